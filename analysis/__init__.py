@@ -1,0 +1,1 @@
+"""Agreement between human and model saliency maps. Pure numpy/scipy; no Django."""

@@ -1,0 +1,113 @@
+import io
+
+import numpy as np
+from django.db import models
+
+
+class ModelSpec(models.Model):
+    class Source(models.TextChoices):
+        EFFICIENTNET_LITE0 = "efficientnet_lite0_package", "EfficientNet-Lite0 (offline ImageNet weights)"
+        TORCHVISION = "torchvision", "torchvision architecture + weights file"
+        TIMM = "timm", "timm architecture + weights file"
+
+    name = models.SlugField(unique=True)
+    source = models.CharField(max_length=40, choices=Source.choices)
+    architecture = models.CharField(max_length=100, blank=True, help_text="e.g. resnet50, vgg16")
+    weights_file = models.FileField(
+        upload_to="weights/", blank=True, help_text="A state_dict saved by torch.save."
+    )
+    input_size = models.PositiveIntegerField(default=224)
+    mean = models.JSONField(default=list, help_text="Per-channel mean for normalisation.")
+    std = models.JSONField(default=list, help_text="Per-channel std for normalisation.")
+    class_names = models.JSONField(
+        default=list, blank=True, help_text="Empty means the 1000 ImageNet classes."
+    )
+    weights_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _array_to_npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npy_to_array(data) -> np.ndarray:
+    return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
+
+
+class Prediction(models.Model):
+    image = models.ForeignKey("study.Image", on_delete=models.CASCADE, related_name="predictions")
+    model = models.ForeignKey(ModelSpec, on_delete=models.CASCADE, related_name="predictions")
+    top5 = models.JSONField(help_text='[{"index": 285, "name": "Egyptian cat", "probability": 0.77}, ...]')
+    weights_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "model"], name="one_prediction_per_image_model")
+        ]
+
+
+class SaliencyMap(models.Model):
+    image = models.ForeignKey("study.Image", on_delete=models.CASCADE, related_name="saliency_maps")
+    model = models.ForeignKey(ModelSpec, on_delete=models.CASCADE, related_name="saliency_maps")
+    method = models.CharField(max_length=50)
+    target_class = models.IntegerField()
+    params = models.JSONField()
+    params_hash = models.CharField(max_length=64)
+    map_npy = models.BinaryField(help_text="(H,W) float32 .npy at the model's input resolution.")
+    ranks_npy = models.BinaryField(
+        null=True, blank=True, help_text="XRAI's ranked regions, (H,W) int32 .npy."
+    )
+    details = models.JSONField(default=dict, help_text="Completeness gap, region count, ...")
+    runtime_s = models.FloatField()
+    device = models.CharField(max_length=50)
+    versions = models.JSONField(default=dict)
+    weights_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "model", "method", "params_hash", "target_class"],
+                name="one_map_per_cache_key",
+            )
+        ]
+
+    def map_array(self) -> np.ndarray:
+        return _npy_to_array(self.map_npy)
+
+    def ranks_array(self) -> np.ndarray | None:
+        return None if self.ranks_npy is None else _npy_to_array(self.ranks_npy)
+
+    @staticmethod
+    def encode(array: np.ndarray) -> bytes:
+        return _array_to_npy(array)
+
+
+class ComputeJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Done with failures"
+
+    study = models.ForeignKey("study.Study", on_delete=models.CASCADE, related_name="compute_jobs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Image x model units of work.")
+    done_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"compute job {self.pk} for {self.study.slug}: {self.done_count}/{self.total}"

@@ -1,0 +1,96 @@
+"""Researcher pages: progress, agreement table, gallery, exports. Staff only."""
+
+import io
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from analysis.render import overlay_png
+from explain.models import SaliencyMap
+from explain.services import compute_job_create
+from study import selectors
+from study.exports import write_agreement_csv
+from study.models import Image, Study
+
+
+@staff_member_required
+def study_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "research/study_list.html", {"studies": Study.objects.order_by("-created_at")})
+
+
+@staff_member_required
+def study_results(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    rows = selectors.agreement_rows(study=study)
+    context = {
+        "study": study,
+        "progress": selectors.study_progress(study=study),
+        "summary": selectors.agreement_summary(rows),
+        "rows": rows,
+        "gallery": selectors.gallery(study=study),
+        "participant_url": request.build_absolute_uri(f"/s/{study.slug}/"),
+    }
+    return render(request, "research/results.html", context)
+
+
+@staff_member_required
+@require_POST
+def study_compute(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    try:
+        job = compute_job_create(study=study)
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Queued {job.total} image x model units.")
+    return redirect("research_results", slug=slug)
+
+
+@staff_member_required
+def agreement_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    buffer = io.StringIO()
+    write_agreement_csv(study=study, out=buffer)
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-agreement.csv"'
+    return response
+
+
+def _png(data: bytes) -> HttpResponse:
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+def _picture(image: Image):
+    from PIL import Image as PILImage
+
+    with image.file.open("rb") as handle:
+        picture = PILImage.open(handle)
+        picture.load()
+    return picture
+
+
+@staff_member_required
+def image_thumbnail(request: HttpRequest, image_id: int) -> HttpResponse:
+    image = get_object_or_404(Image, pk=image_id)
+    return _png(overlay_png(_picture(image), None))
+
+
+@staff_member_required
+def human_mean_png(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
+    mean, _ = selectors.human_mean(study=study, image=image)
+    return _png(
+        overlay_png(_picture(image), mean if mean is not None and mean.max() > 0 else None, alpha=0.75)
+    )
+
+
+@staff_member_required
+def saliency_map_png(request: HttpRequest, map_id: int) -> HttpResponse:
+    saliency_map = get_object_or_404(SaliencyMap.objects.select_related("image"), pk=map_id)
+    return _png(overlay_png(_picture(saliency_map.image), saliency_map.map_array(), alpha=0.75))

@@ -1,0 +1,160 @@
+"""Reads for the researcher side: human maps and agreement with model maps."""
+
+import json
+from collections import defaultdict
+from functools import partial
+
+import numpy as np
+
+from analysis import metrics
+from analysis.aggregate import mean_human_map, resize_map
+from annotations.models import Annotation
+from explain.models import ComputeJob, Prediction, SaliencyMap
+from explain.services import method_params, params_hash
+from study.models import Image, Study, Trial
+
+METRICS = {
+    "spearman": metrics.spearman,
+    "top30_iou": partial(metrics.topk_iou, k=0.3),
+}
+ANALYSIS_PARAMS = {
+    "human_normalisation": "min-max per participant map, then per-pixel mean",
+    "comparison_resolution": "the image's own; model maps resized bilinearly",
+    "metrics": {
+        "spearman": "Spearman rank correlation of flattened maps",
+        "top30_iou": "IoU of pixels strictly above each map's 70th percentile",
+    },
+}
+
+
+def analysed_annotations(*, study: Study):
+    """Main-trial annotations of participants not screened out (practice and attention
+    checks are never analysed)."""
+    return Annotation.objects.filter(
+        trial__participant__study=study,
+        trial__status=Trial.Status.DONE,
+        trial__kind=Trial.Kind.MAIN,
+        trial__participant__screened_out=False,
+    )
+
+
+def human_maps(*, study: Study) -> dict[int, list[np.ndarray]]:
+    """Image id -> the participants' painted maps, (H,W) float32 in [0,1]."""
+    annotations = analysed_annotations(study=study).select_related("trial")
+    maps: dict[int, list[np.ndarray]] = defaultdict(list)
+    for annotation in annotations:
+        maps[annotation.trial.image_id].append(annotation.map_array())
+    return maps
+
+
+def human_mean(*, study: Study, image: Image) -> tuple[np.ndarray | None, int]:
+    annotations = analysed_annotations(study=study).filter(trial__image=image)
+    arrays = [annotation.map_array() for annotation in annotations]
+    return (mean_human_map(arrays) if arrays else None), len(arrays)
+
+
+def study_saliency_maps(*, study: Study):
+    """The stored maps of the study's images, models and methods at the study's parameters."""
+    hashes = {
+        method: params_hash(method_params(method, study.method_params.get(method)))
+        for method in study.methods
+    }
+    maps = (
+        SaliencyMap.objects.filter(
+            image__image_set=study.image_set, model__in=study.model_specs.all(), method__in=study.methods
+        )
+        .select_related("image", "model")
+        .order_by("image__name", "model__name", "method")
+    )
+    return [m for m in maps if hashes.get(m.method) == m.params_hash]
+
+
+def agreement_rows(*, study: Study) -> list[dict]:
+    """One row per image x model x method x metric (the tidy export)."""
+    humans = human_maps(study=study)
+    means = {image_id: mean_human_map(arrays) for image_id, arrays in humans.items()}
+    rows = []
+    for saliency_map in study_saliency_maps(study=study):
+        human = means.get(saliency_map.image_id)
+        if human is None:
+            continue
+        model_map = resize_map(saliency_map.map_array(), human.shape)
+        for metric, function in METRICS.items():
+            rows.append(
+                {
+                    "study": study.slug,
+                    "image": saliency_map.image.name,
+                    "image_id": saliency_map.image_id,
+                    "image_sha256": saliency_map.image.sha256,
+                    "class_name": saliency_map.image.class_name,
+                    "model": saliency_map.model.name,
+                    "method": saliency_map.method,
+                    "target_class": saliency_map.target_class,
+                    "n_participants": len(humans[saliency_map.image_id]),
+                    "metric": metric,
+                    "value": function(model_map, human),
+                    "method_params": json.dumps(saliency_map.params, sort_keys=True),
+                    "weights_sha256": saliency_map.weights_sha256,
+                    "map_id": saliency_map.pk,
+                }
+            )
+    return rows
+
+
+def agreement_summary(rows: list[dict]) -> list[dict]:
+    """Mean and count over images per model x method x metric (NaNs left out)."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for row in rows:
+        groups[(row["model"], row["method"], row["metric"])].append(row["value"])
+    summary = []
+    for (model, method, metric), values in sorted(groups.items()):
+        finite = [v for v in values if np.isfinite(v)]
+        summary.append(
+            {
+                "model": model,
+                "method": method,
+                "metric": metric,
+                "n_images": len(finite),
+                "mean": float(np.mean(finite)) if finite else float("nan"),
+                "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan"),
+            }
+        )
+    return summary
+
+
+def study_progress(*, study: Study) -> dict:
+    """What a researcher needs to see while data and maps come in."""
+    job = ComputeJob.objects.filter(study=study).first()
+    return {
+        "participants": study.participants.count(),
+        "finished_participants": study.participants.filter(finished_at__isnull=False).count(),
+        "annotations": analysed_annotations(study=study).count(),
+        "flagged": study.participants.filter(flagged=True).count(),
+        "job": job,
+        "maps": len(study_saliency_maps(study=study)),
+        "expected_maps": study.image_set.images.count() * study.model_specs.count() * len(study.methods),
+    }
+
+
+def gallery(*, study: Study) -> list[dict]:
+    """Per image: annotation count, predictions and model maps, for the results page."""
+    maps_by_image = defaultdict(list)
+    for saliency_map in study_saliency_maps(study=study):
+        maps_by_image[saliency_map.image_id].append(saliency_map)
+    predictions = defaultdict(list)
+    for prediction in Prediction.objects.filter(
+        image__image_set=study.image_set, model__in=study.model_specs.all()
+    ):
+        predictions[prediction.image_id].append(prediction)
+    counts = defaultdict(int)
+    for image_id in analysed_annotations(study=study).values_list("trial__image_id", flat=True):
+        counts[image_id] += 1
+    return [
+        {
+            "image": image,
+            "n_annotations": counts[image.pk],
+            "maps": maps_by_image[image.pk],
+            "predictions": predictions[image.pk],
+        }
+        for image in study.image_set.images.order_by("name")
+    ]

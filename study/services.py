@@ -1,0 +1,167 @@
+"""Writes for image sets, studies and the participant flow."""
+
+import hashlib
+import io
+import random
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from study.models import Image, ImageSet, Participant, Study, Trial
+
+RECRUITER_PARAMETERS = {
+    "PROLIFIC_PID": "prolific_pid",
+    "STUDY_ID": "prolific_study_id",
+    "SESSION_ID": "prolific_session_id",
+    "workerId": "mturk_worker_id",
+    "assignmentId": "mturk_assignment_id",
+    "hitId": "mturk_hit_id",
+}
+
+
+def recruiter_ids_from_query(query) -> dict[str, str]:
+    """Participant field -> value for the recruiter parameters present in a query dict."""
+    return {field: str(query[name])[:100] for name, field in RECRUITER_PARAMETERS.items() if query.get(name)}
+
+
+def image_create(
+    *,
+    image_set: ImageSet,
+    name: str,
+    content: bytes,
+    filename: str,
+    class_index: int | None = None,
+    class_name: str = "",
+) -> Image:
+    """Add an image file to a set, recording its hash and size. Idempotent on content."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    existing = Image.objects.filter(image_set=image_set, sha256=sha256).first()
+    if existing:
+        return existing
+    try:
+        with PILImage.open(io.BytesIO(content)) as picture:
+            picture.verify()
+        with PILImage.open(io.BytesIO(content)) as picture:
+            width, height = picture.size
+    except Exception as error:
+        raise ValueError(f"{filename} is not a readable image: {error}") from None
+    image = Image(
+        image_set=image_set,
+        name=name,
+        sha256=sha256,
+        width=width,
+        height=height,
+        class_index=class_index,
+        class_name=class_name,
+    )
+    image.file.save(f"{sha256[:16]}{Path(filename).suffix.lower()}", ContentFile(content), save=False)
+    image.save()
+    return image
+
+
+def image_set_target_box(*, image: Image, box: tuple[int, int, int, int]) -> None:
+    """Store a rectangular target region (left, top, right, bottom in pixels) as the mask."""
+    import numpy as np
+
+    left, top, right, bottom = box
+    if not (0 <= left < right <= image.width and 0 <= top < bottom <= image.height):
+        raise ValueError(f"box {box} is not inside the {image.width}x{image.height} image")
+    mask = np.zeros((image.height, image.width), dtype=np.uint8)
+    mask[top:bottom, left:right] = 255
+    buffer = io.BytesIO()
+    PILImage.fromarray(mask).save(buffer, format="PNG")
+    image.target_mask_png = buffer.getvalue()
+    image.save(update_fields=["target_mask_png"])
+
+
+def image_fill_file_facts(image: Image) -> None:
+    """For images uploaded through the admin: hash and size from the file."""
+    image.file.open("rb")
+    content = image.file.read()
+    image.file.seek(0)
+    image.sha256 = hashlib.sha256(content).hexdigest()
+    with PILImage.open(io.BytesIO(content)) as picture:
+        image.width, image.height = picture.size
+
+
+def _least_assigned(images, count: int) -> list[int]:
+    """Ids of the ``count`` images with the fewest trials so far; ties in random order."""
+    candidates = list(images.annotate(assigned=Count("trials")).values_list("pk", "assigned"))
+    random.shuffle(candidates)
+    candidates.sort(key=lambda item: item[1])
+    return [pk for pk, _ in candidates[:count]]
+
+
+def participant_start(
+    *, study: Study, recruiter_ids: dict[str, str], user_agent: str = "", is_bot: bool = False
+) -> Participant:
+    """Create a consenting participant with their trials, or resume the one with the
+    same recruiter id. Practice images come first; the main images go least-assigned first
+    (ties at random), never twice; attention checks are mixed in at random positions."""
+    with transaction.atomic():
+        # One assignment at a time per study, so counts cannot race past their target.
+        Study.objects.select_for_update().get(pk=study.pk)
+        for field in ("prolific_pid", "mturk_worker_id"):
+            if recruiter_ids.get(field):
+                existing = Participant.objects.filter(study=study, **{field: recruiter_ids[field]}).first()
+                if existing:
+                    return existing
+        participant = Participant.objects.create(
+            study=study,
+            consented_at=timezone.now(),
+            user_agent=user_agent[:1000],
+            is_bot=is_bot,
+            **recruiter_ids,
+        )
+        images = study.image_set.images
+        practice = _least_assigned(images.filter(is_practice=True), study.practice_trials)
+        main = _least_assigned(
+            images.filter(is_practice=False, is_attention_check=False), study.trials_per_participant
+        )
+        checks = _least_assigned(images.filter(is_attention_check=True), study.attention_checks)
+        sequence = [(image_id, Trial.Kind.MAIN) for image_id in main]
+        for image_id in checks:  # never first, so the first real trial is a real one
+            sequence.insert(random.randint(1, max(1, len(sequence))), (image_id, Trial.Kind.ATTENTION))
+        sequence = [(image_id, Trial.Kind.PRACTICE) for image_id in practice] + sequence
+        Trial.objects.bulk_create(
+            Trial(participant=participant, image_id=image_id, kind=kind, position=position)
+            for position, (image_id, kind) in enumerate(sequence, start=1)
+        )
+    return participant
+
+
+def participant_instructions_seen(*, participant: Participant) -> None:
+    if participant.instructions_seen_at is None:
+        participant.instructions_seen_at = timezone.now()
+        participant.save(update_fields=["instructions_seen_at"])
+
+
+def completion_for(participant: Participant) -> tuple[str, str]:
+    """The completion code to show and the URL to send the participant to ('' for none)."""
+    study = participant.study
+    code = (
+        study.screen_out_code if participant.screened_out and study.screen_out_code else study.completion_code
+    )
+    if study.completion_redirect_url:
+        return code, study.completion_redirect_url.replace("{code}", code)
+    if participant.prolific_pid:
+        return code, f"https://app.prolific.com/submissions/complete?cc={code}"
+    return code, ""
+
+
+def trial_next(*, participant: Participant) -> Trial | None:
+    """The participant's current trial (the server owns the position), marked shown."""
+    trial = (
+        participant.trials.filter(status=Trial.Status.PENDING)
+        .select_related("image")
+        .order_by("position")
+        .first()
+    )
+    if trial and trial.shown_at is None:
+        trial.shown_at = timezone.now()
+        trial.save(update_fields=["shown_at"])
+    return trial

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from study import research_views, views
+
+urlpatterns = [
+    path("s/<slug:slug>/", views.study_entry, name="study_entry"),
+    path("s/<slug:slug>/consent", views.study_consent, name="study_consent"),
+    path("p/<str:code>/", views.participant_home, name="participant_home"),
+    path("p/<str:code>/instructions", views.participant_instructions, name="participant_instructions"),
+    path("worked-example.png", views.worked_example, name="worked_example"),
+    path("p/<str:code>/trials/<int:trial_id>/image", views.trial_image, name="trial_image"),
+    path("p/<str:code>/trials/<int:trial_id>/annotation", views.trial_submit, name="trial_submit"),
+    path("p/<str:code>/done", views.participant_finish, name="participant_finish"),
+    path("research/", research_views.study_list, name="research_studies"),
+    path("research/<slug:slug>/", research_views.study_results, name="research_results"),
+    path("research/<slug:slug>/compute", research_views.study_compute, name="research_compute"),
+    path("research/<slug:slug>/agreement.csv", research_views.agreement_csv, name="research_agreement_csv"),
+    path(
+        "research/<slug:slug>/images/<int:image_id>/human.png",
+        research_views.human_mean_png,
+        name="research_human_png",
+    ),
+    path("research/maps/<int:map_id>.png", research_views.saliency_map_png, name="research_map_png"),
+    path("research/images/<int:image_id>.jpg", research_views.image_thumbnail, name="research_image"),
+]

@@ -1,0 +1,133 @@
+"""Shared fixtures: personas and small studies built through the real services."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from PIL import Image as PILImage
+
+from explain.models import ModelSpec
+from study.models import ImageSet, Study
+from study.services import image_create
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls beside it are safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def gradient_image(width: int = 160, height: int = 120, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * 255 // width, y * 255 // height, rng.integers(0, 255, (height, width))], axis=-1)
+    return png_bytes(rgb.astype(np.uint8))
+
+
+@pytest.fixture
+def image_set(db):
+    image_set = ImageSet.objects.create(name="test set")
+    for index in range(4):
+        image_create(
+            image_set=image_set,
+            name=f"img{index}",
+            content=gradient_image(seed=index),
+            filename=f"img{index}.png",
+            class_index=285,
+            class_name="Egyptian cat",
+        )
+    return image_set
+
+
+@pytest.fixture
+def default_model(db):
+    return ModelSpec.objects.create(name="efficientnet-lite0", source=ModelSpec.Source.EFFICIENTNET_LITE0)
+
+
+@pytest.fixture
+def study(image_set, default_model):
+    study = Study.objects.create(
+        slug="test-study",
+        title="Test study",
+        image_set=image_set,
+        trials_per_participant=2,
+        methods=["integrated_gradients", "xrai"],
+    )
+    study.model_specs.add(default_model)
+    return study
+
+
+@pytest.fixture
+def researcher(db):
+    return get_user_model().objects.create_user("researcher", password="research-pass-123", is_staff=True)
+
+
+def _database_url_for_subprocess() -> str:
+    """The URL of the database the tests are using right now (pytest-django's test DB)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db.get("USER") or ""
+    if db.get("PASSWORD"):
+        auth += f":{db['PASSWORD']}"
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real Celery worker process on the test database and this run's queue."""
+    import subprocess
+    import sys
+    import time
+
+    from django.conf import settings
+
+    log_path = tmp_path / "worker.log"
+    env = {**os.environ, "DATABASE_URL": _database_url_for_subprocess(), "OMP_WAIT_POLICY": "PASSIVE"}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--queues",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"test-{os.getpid()}@%h",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=settings.BASE_DIR,
+        )
+    deadline = time.monotonic() + 120
+    while "ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()}")
+        time.sleep(0.5)
+    process.log_path = log_path
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -1,0 +1,82 @@
+"""The compute path end to end: a job row, a real Celery worker process, stored maps."""
+
+import time
+
+import numpy as np
+import pytest
+
+from explain.models import ComputeJob, Prediction, SaliencyMap
+from explain.services import compute_job_create
+from study.demo_data import demo_image_path
+from study.models import ImageSet, Study
+from study.services import image_create
+
+pytestmark = pytest.mark.worker
+
+
+def _wait_for(job: ComputeJob, worker, timeout: float = 600) -> ComputeJob:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.finished_at:
+            return job
+        if worker.poll() is not None:
+            pytest.fail(f"the worker died:\n{worker.log_path.read_text()}")
+        time.sleep(1)
+    pytest.fail(f"job not finished after {timeout} s:\n{worker.log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def chelsea_study(transactional_db, default_model):
+    image_set = ImageSet.objects.create(name="cats")
+    path = demo_image_path("skimage:chelsea.png")
+    image_create(
+        image_set=image_set,
+        name="chelsea",
+        content=path.read_bytes(),
+        filename=path.name,
+        class_index=285,
+        class_name="Egyptian cat",
+    )
+    study = Study.objects.create(
+        slug="cats", title="Cats", image_set=image_set, methods=["integrated_gradients", "xrai"]
+    )
+    study.model_specs.add(default_model)
+    return study
+
+
+def test_the_worker_computes_predictions_and_pair_default_maps_once(chelsea_study, celery_worker_process):
+    job = _wait_for(compute_job_create(study=chelsea_study), celery_worker_process)
+    assert job.status == ComputeJob.Status.DONE, job.errors
+    assert (job.done_count, job.failed_count, job.total) == (1, 0, 1)
+
+    prediction = Prediction.objects.get()
+    assert prediction.top5[0]["name"] in {"Egyptian cat", "tabby", "tiger cat"}
+    xrai = SaliencyMap.objects.get(method="xrai")
+    ig = SaliencyMap.objects.get(method="integrated_gradients")
+    assert xrai.params["steps"] == 100 and xrai.params["baselines"] == ["min", "max"]
+    assert ig.params["steps"] == 25 and ig.params["baseline"] == "zeros"
+    for saliency_map in (xrai, ig):
+        values = saliency_map.map_array()
+        assert values.shape == (224, 224) and np.isfinite(values).all() and values.std() > 0
+        assert saliency_map.target_class == 285
+        assert saliency_map.versions["torch"] and saliency_map.weights_sha256 == prediction.weights_sha256
+    assert len(xrai.details["integrated_gradients"]) == 2
+    assert 0 <= ig.details["completeness_gap"] < 1
+    ranks = xrai.ranks_array()
+    assert ranks.min() == 1 and ranks.max() == xrai.details["n_regions"]
+
+    # A second job for the same study finds every map stored and adds none.
+    again = _wait_for(compute_job_create(study=chelsea_study), celery_worker_process)
+    assert again.status == ComputeJob.Status.DONE
+    assert SaliencyMap.objects.count() == 2 and Prediction.objects.count() == 1
+
+
+def test_a_failing_unit_is_recorded_with_its_error(chelsea_study, celery_worker_process):
+    chelsea_study.method_params = {"integrated_gradients": {"rule": "simpson"}}
+    chelsea_study.methods = ["integrated_gradients"]
+    chelsea_study.save()
+    # The rule is checked by the engine, inside the worker: the job must say why it failed.
+    job = _wait_for(compute_job_create(study=chelsea_study), celery_worker_process)
+    assert job.status == ComputeJob.Status.FAILED and job.failed_count == 1
+    assert "unknown rule 'simpson'" in job.errors[0]
