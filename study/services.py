@@ -134,6 +134,18 @@ def participant_start(
     return participant
 
 
+def trials_planned(study: Study) -> tuple[int, int]:
+    """How many images a new participant will see in all, and how many of them are practice:
+    what participant_start assigns, bounded by the images the set has of each kind."""
+    images = study.image_set.images
+    practice = min(study.practice_trials, images.filter(is_practice=True).count())
+    main = min(
+        study.trials_per_participant, images.filter(is_practice=False, is_attention_check=False).count()
+    )
+    checks = min(study.attention_checks, images.filter(is_attention_check=True).count())
+    return practice + main + checks, practice
+
+
 def participant_instructions_seen(*, participant: Participant) -> None:
     if participant.instructions_seen_at is None:
         participant.instructions_seen_at = timezone.now()

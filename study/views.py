@@ -33,7 +33,12 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
             returning = Participant.objects.filter(study=study, **{field: recruiter_ids[field]}).first()
     if returning:
         return redirect("participant_home", code=returning.code)
-    return render(request, "study/consent.html", {"study": study, "recruiter_ids": request.GET.urlencode()})
+    total, practice = services.trials_planned(study)
+    return render(
+        request,
+        "study/consent.html",
+        {"study": study, "recruiter_ids": request.GET.urlencode(), "total": total, "practice": practice},
+    )
 
 
 @require_POST

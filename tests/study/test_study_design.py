@@ -93,6 +93,14 @@ def test_practice_comes_first_and_attention_checks_are_mixed_in_later(designed_s
         assert kinds.count(Trial.Kind.MAIN) == designed_study.trials_per_participant
 
 
+def test_consent_announces_as_many_images_as_the_participant_gets(client, designed_study):
+    page = client.get("/s/test-study/").content.decode()
+    participant = participant_start(study=designed_study, recruiter_ids={})
+    total = participant.trials.count()
+    assert total == designed_study.trials_per_participant + 2
+    assert f"You will see {total} images; the first one is for practice." in page
+
+
 def test_the_trial_page_tells_the_painter_about_practice_time_limit_and_coverage(client, designed_study):
     designed_study.time_limit_s = 45
     designed_study.min_coverage = 0.05
