@@ -32,6 +32,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc files served locally: no CDN needed
     "study",
     "annotations",
     "explain",
@@ -101,6 +105,31 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# The JSON API under /api/: read-only, staff only. Token first, so that a request without
+# credentials gets 401 (with "WWW-Authenticate: Token"); the admin session works too, for the
+# browsable API and Swagger UI.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Saliency study platform API",
+    "DESCRIPTION": "Read-only researcher API: studies, images with predictions, agreement rows, "
+    "participant x image rows, human mean maps and model maps (.npy). "
+    "Send `Authorization: Token KEY` (create a key with `manage.py api_token --username U`).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its viewers describe the endpoints only; the data needs a token.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # Uploads: a painted map of a 4096x4096 image as a 16-bit PNG stays well below this.
 ANNOTATION_MAX_BYTES = env_int("ANNOTATION_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)

@@ -5,5 +5,6 @@ from django.urls import include, path
 urlpatterns = [
     path("", lambda request: redirect("research_studies")),
     path("admin/", admin.site.urls),
+    path("api/", include("study.api.urls")),
     path("", include("study.urls")),
 ]

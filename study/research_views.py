@@ -1,10 +1,11 @@
 """Researcher pages: progress, agreement table, gallery, exports. Staff only."""
 
 import io
+import tempfile
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -12,7 +13,7 @@ from analysis.render import overlay_png
 from explain.models import SaliencyMap
 from explain.services import compute_job_create
 from study import selectors
-from study.exports import write_agreement_csv
+from study.exports import write_agreement_csv, write_participant_csv, write_study_zip
 from study.models import Image, Study
 
 
@@ -57,6 +58,28 @@ def agreement_csv(request: HttpRequest, slug: str) -> HttpResponse:
     response = HttpResponse(buffer.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-agreement.csv"'
     return response
+
+
+@staff_member_required
+def participants_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    buffer = io.StringIO()
+    write_participant_csv(study=study, out=buffer)
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-participants.csv"'
+    return response
+
+
+@staff_member_required
+def study_zip(request: HttpRequest, slug: str) -> FileResponse:
+    study = get_object_or_404(Study, slug=slug)
+    # A temporary file, not memory: the maps of a large study can run to hundreds of MB.
+    archive = tempfile.TemporaryFile()
+    write_study_zip(study=study, out=archive)
+    archive.seek(0)
+    return FileResponse(
+        archive, as_attachment=True, filename=f"{study.slug}-export.zip", content_type="application/zip"
+    )
 
 
 def _png(data: bytes) -> HttpResponse:

@@ -53,8 +53,9 @@ def human_mean(*, study: Study, image: Image) -> tuple[np.ndarray | None, int]:
     return (mean_human_map(arrays) if arrays else None), len(arrays)
 
 
-def study_saliency_maps(*, study: Study):
-    """The stored maps of the study's images, models and methods at the study's parameters."""
+def study_saliency_maps(*, study: Study, with_arrays: bool = True):
+    """The stored maps of the study's images, models and methods at the study's parameters.
+    ``with_arrays=False`` leaves the map bytes in the database, for listings."""
     hashes = {
         method: params_hash(method_params(method, study.method_params.get(method)))
         for method in study.methods
@@ -64,8 +65,10 @@ def study_saliency_maps(*, study: Study):
             image__image_set=study.image_set, model__in=study.model_specs.all(), method__in=study.methods
         )
         .select_related("image", "model")
-        .order_by("image__name", "model__name", "method")
+        .order_by("image__name", "model__name", "method", "target_class")
     )
+    if not with_arrays:
+        maps = maps.defer("map_npy", "ranks_npy")
     return [m for m in maps if hashes.get(m.method) == m.params_hash]
 
 
@@ -131,30 +134,115 @@ def study_progress(*, study: Study) -> dict:
         "annotations": analysed_annotations(study=study).count(),
         "flagged": study.participants.filter(flagged=True).count(),
         "job": job,
-        "maps": len(study_saliency_maps(study=study)),
+        "maps": len(study_saliency_maps(study=study, with_arrays=False)),
         "expected_maps": study.image_set.images.count() * study.model_specs.count() * len(study.methods),
     }
 
 
-def gallery(*, study: Study) -> list[dict]:
-    """Per image: annotation count, predictions and model maps, for the results page."""
-    maps_by_image = defaultdict(list)
-    for saliency_map in study_saliency_maps(study=study):
-        maps_by_image[saliency_map.image_id].append(saliency_map)
+def study_images(*, study: Study) -> list[dict]:
+    """Per image of the study's set: analysed annotation count and the study models'
+    predictions (top-5)."""
     predictions = defaultdict(list)
     for prediction in Prediction.objects.filter(
         image__image_set=study.image_set, model__in=study.model_specs.all()
-    ):
+    ).select_related("model"):
         predictions[prediction.image_id].append(prediction)
     counts = defaultdict(int)
     for image_id in analysed_annotations(study=study).values_list("trial__image_id", flat=True):
         counts[image_id] += 1
     return [
-        {
-            "image": image,
-            "n_annotations": counts[image.pk],
-            "maps": maps_by_image[image.pk],
-            "predictions": predictions[image.pk],
-        }
+        {"image": image, "n_annotations": counts[image.pk], "predictions": predictions[image.pk]}
         for image in study.image_set.images.order_by("name")
     ]
+
+
+def gallery(*, study: Study) -> list[dict]:
+    """Per image: annotation count, predictions and model maps, for the results page."""
+    maps_by_image = defaultdict(list)
+    for saliency_map in study_saliency_maps(study=study, with_arrays=False):
+        maps_by_image[saliency_map.image_id].append(saliency_map)
+    return [{**entry, "maps": maps_by_image[entry["image"].pk]} for entry in study_images(study=study)]
+
+
+def focus_event_summary(events: list, *, end_ms: float | None) -> dict:
+    """Counts of focus/blur/hidden events and the total time the page was hidden (from each
+    "hidden" to the next "visible", or to the submission when it was still hidden then)."""
+    counts = defaultdict(int)
+    hidden_ms = 0.0
+    hidden_since = None
+    for name, at_ms in events:
+        counts[name] += 1
+        if name == "hidden" and hidden_since is None:
+            hidden_since = at_ms
+        elif name == "visible" and hidden_since is not None:
+            hidden_ms += max(0.0, at_ms - hidden_since)
+            hidden_since = None
+    if hidden_since is not None and end_ms is not None:
+        hidden_ms += max(0.0, end_ms - hidden_since)
+    return {
+        "focus_count": counts["focus"],
+        "blur_count": counts["blur"],
+        "hidden_count": counts["hidden"],
+        "hidden_ms": round(hidden_ms),
+    }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def participant_trial_rows(*, study: Study) -> list[dict]:
+    """One row per participant x image (every assigned trial, done or not), with recruiter
+    ids (researchers pay and approve by them), timing, focus, coverage, attention outcome and
+    whether the map enters the analysis."""
+    analysed = set(analysed_annotations(study=study).values_list("trial_id", flat=True))
+    trials = (
+        Trial.objects.filter(participant__study=study)
+        .select_related("participant", "image", "annotation")
+        .defer("annotation__map_png", "annotation__strokes", "image__target_mask_png")
+        .order_by("participant__consented_at", "participant_id", "position")
+    )
+    rows = []
+    for trial in trials:
+        participant = trial.participant
+        annotation = getattr(trial, "annotation", None)
+        focus = (
+            focus_event_summary(annotation.focus_events, end_ms=annotation.time_on_task_ms)
+            if annotation
+            else dict.fromkeys(("focus_count", "blur_count", "hidden_count", "hidden_ms"))
+        )
+        rows.append(
+            {
+                "study": study.slug,
+                "participant_code": participant.code,
+                "prolific_pid": participant.prolific_pid,
+                "prolific_study_id": participant.prolific_study_id,
+                "prolific_session_id": participant.prolific_session_id,
+                "mturk_worker_id": participant.mturk_worker_id,
+                "mturk_assignment_id": participant.mturk_assignment_id,
+                "mturk_hit_id": participant.mturk_hit_id,
+                "is_bot": participant.is_bot,
+                "consented_at": _iso(participant.consented_at),
+                "finished_at": _iso(participant.finished_at),
+                "flagged": participant.flagged,
+                "screened_out": participant.screened_out,
+                "position": trial.position,
+                "image": trial.image.name,
+                "image_id": trial.image_id,
+                "image_sha256": trial.image.sha256,
+                "trial_kind": trial.kind,
+                "status": trial.status,
+                "shown_at": _iso(trial.shown_at),
+                "completed_at": _iso(trial.completed_at),
+                "time_on_task_ms": annotation.time_on_task_ms if annotation else None,
+                "timed_out": annotation.timed_out if annotation else None,
+                **focus,
+                "coverage": annotation.coverage if annotation else None,
+                "canvas_width": annotation.canvas_width if annotation else None,
+                "canvas_height": annotation.canvas_height if annotation else None,
+                "device_pixel_ratio": annotation.device_pixel_ratio if annotation else None,
+                "attention_passed": trial.attention_passed,
+                "analysed": trial.pk in analysed,
+            }
+        )
+    return rows

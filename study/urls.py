@@ -16,6 +16,12 @@ urlpatterns = [
     path("research/<slug:slug>/compute", research_views.study_compute, name="research_compute"),
     path("research/<slug:slug>/agreement.csv", research_views.agreement_csv, name="research_agreement_csv"),
     path(
+        "research/<slug:slug>/participants.csv",
+        research_views.participants_csv,
+        name="research_participants_csv",
+    ),
+    path("research/<slug:slug>/export.zip", research_views.study_zip, name="research_zip"),
+    path(
         "research/<slug:slug>/images/<int:image_id>/human.png",
         research_views.human_mean_png,
         name="research_human_png",

@@ -1,0 +1,1 @@
+"""The read-only researcher JSON API (Django REST framework), mounted at /api/."""

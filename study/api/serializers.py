@@ -1,0 +1,197 @@
+"""Output shapes of the API. Read-only: nothing here validates input."""
+
+import json
+import math
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from explain.models import ModelSpec, SaliencyMap
+from explain.services import method_params
+from study.models import Study
+
+
+class FiniteFloatField(serializers.FloatField):
+    """NaN and infinities (e.g. the Spearman correlation with a constant map) become null:
+    JSON has no NaN."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        value = float(value)
+        return value if math.isfinite(value) else None
+
+
+class ModelSpecSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelSpec
+        fields = ["name", "source", "architecture", "input_size", "mean", "std", "weights_sha256"]
+
+
+class StudySerializer(serializers.ModelSerializer):
+    image_set = serializers.CharField(source="image_set.name")
+    models = ModelSpecSerializer(source="model_specs", many=True)
+    methods = serializers.ListField(child=serializers.CharField())
+    method_params = serializers.SerializerMethodField(help_text="Every parameter of each method.")
+
+    class Meta:
+        model = Study
+        fields = [
+            "slug",
+            "title",
+            "status",
+            "image_set",
+            "models",
+            "methods",
+            "method_params",
+            "target_policy",
+            "trials_per_participant",
+            "practice_trials",
+            "attention_checks",
+            "attention_policy",
+            "attention_min_inside",
+            "time_limit_s",
+            "min_coverage",
+            "target_annotations_per_image",
+            "created_at",
+        ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_method_params(self, study: Study) -> dict:
+        return {method: method_params(method, study.method_params.get(method)) for method in study.methods}
+
+
+class TopClassSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    name = serializers.CharField()
+    probability = serializers.FloatField()
+
+
+class PredictionSerializer(serializers.Serializer):
+    model = serializers.CharField(source="model.name")
+    top5 = TopClassSerializer(many=True)
+    weights_sha256 = serializers.CharField()
+
+
+class StudyImageSerializer(serializers.Serializer):
+    """An entry of selectors.study_images, with the human mean map's URL added by the view."""
+
+    id = serializers.IntegerField(source="image.pk")
+    name = serializers.CharField(source="image.name")
+    sha256 = serializers.CharField(source="image.sha256")
+    width = serializers.IntegerField(source="image.width")
+    height = serializers.IntegerField(source="image.height")
+    class_index = serializers.IntegerField(source="image.class_index", allow_null=True)
+    class_name = serializers.CharField(source="image.class_name")
+    is_practice = serializers.BooleanField(source="image.is_practice")
+    is_attention_check = serializers.BooleanField(source="image.is_attention_check")
+    n_annotations = serializers.IntegerField(help_text="Analysed maps (main trials, not screened out).")
+    predictions = PredictionSerializer(many=True, help_text="Top-5 of each of the study's models.")
+    human_mean_url = serializers.URLField(allow_null=True, help_text="Null while no map is analysed.")
+
+
+class ProvenanceSerializer(serializers.Serializer):
+    """Fields every table response carries: how it was made."""
+
+    study = serializers.CharField()
+    code_version = serializers.CharField()
+    analysis_params = serializers.JSONField()
+    count = serializers.IntegerField()
+
+
+class AgreementRowSerializer(serializers.Serializer):
+    image = serializers.CharField()
+    image_id = serializers.IntegerField()
+    image_sha256 = serializers.CharField()
+    class_name = serializers.CharField()
+    model = serializers.CharField()
+    method = serializers.CharField()
+    target_class = serializers.IntegerField()
+    n_participants = serializers.IntegerField()
+    metric = serializers.CharField()
+    value = FiniteFloatField()
+    method_params = serializers.SerializerMethodField()
+    weights_sha256 = serializers.CharField()
+    map_id = serializers.IntegerField()
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_method_params(self, row: dict) -> dict:
+        return json.loads(row["method_params"])  # the row keeps the CSV's JSON text
+
+
+class AgreementSerializer(ProvenanceSerializer):
+    rows = AgreementRowSerializer(many=True)
+
+
+class ParticipantTrialRowSerializer(serializers.Serializer):
+    participant_code = serializers.CharField()
+    prolific_pid = serializers.CharField()
+    prolific_study_id = serializers.CharField()
+    prolific_session_id = serializers.CharField()
+    mturk_worker_id = serializers.CharField()
+    mturk_assignment_id = serializers.CharField()
+    mturk_hit_id = serializers.CharField()
+    is_bot = serializers.BooleanField()
+    consented_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    flagged = serializers.BooleanField()
+    screened_out = serializers.BooleanField()
+    position = serializers.IntegerField()
+    image = serializers.CharField()
+    image_id = serializers.IntegerField()
+    image_sha256 = serializers.CharField()
+    trial_kind = serializers.CharField()
+    status = serializers.CharField()
+    shown_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    time_on_task_ms = serializers.IntegerField(allow_null=True)
+    timed_out = serializers.BooleanField(allow_null=True)
+    focus_count = serializers.IntegerField(allow_null=True)
+    blur_count = serializers.IntegerField(allow_null=True)
+    hidden_count = serializers.IntegerField(allow_null=True)
+    hidden_ms = serializers.IntegerField(allow_null=True)
+    coverage = FiniteFloatField()
+    canvas_width = serializers.IntegerField(allow_null=True)
+    canvas_height = serializers.IntegerField(allow_null=True)
+    device_pixel_ratio = FiniteFloatField()
+    attention_passed = serializers.BooleanField(allow_null=True)
+    analysed = serializers.BooleanField()
+
+
+class ParticipantTrialsSerializer(ProvenanceSerializer):
+    rows = ParticipantTrialRowSerializer(many=True)
+
+
+class ModelMapSerializer(serializers.ModelSerializer):
+    image = serializers.CharField(source="image.name")
+    model = serializers.CharField(source="model.name")
+    npy_url = serializers.SerializerMethodField(help_text="The map, float32 (H,W) .npy.")
+
+    class Meta:
+        model = SaliencyMap
+        fields = [
+            "id",
+            "image",
+            "image_id",
+            "model",
+            "method",
+            "target_class",
+            "params",
+            "params_hash",
+            "weights_sha256",
+            "runtime_s",
+            "device",
+            "versions",
+            "details",
+            "created_at",
+            "npy_url",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_npy_url(self, saliency_map: SaliencyMap) -> str:
+        request = self.context["request"]
+        slug = self.context["study"].slug
+        return request.build_absolute_uri(reverse("api:map-npy", args=[slug, saliency_map.pk]))

@@ -1,0 +1,30 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from study.exports import write_study_zip
+from study.models import Study
+
+
+class Command(BaseCommand):
+    help = (
+        "Write a study's ZIP: mean human maps (16-bit PNG and NPY), every model map (NPY), the "
+        "agreement and participant CSVs, and manifest.json with all parameters."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--study", required=True, help="study slug")
+        parser.add_argument("-o", "--output", required=True, help="ZIP file to write")
+        parser.add_argument(
+            "--no-csv", action="store_true", help="leave agreement.csv and participants.csv out"
+        )
+
+    def handle(self, *args, study: str, output: str, no_csv: bool, **options):
+        study_obj = Study.objects.filter(slug=study).first()
+        if study_obj is None:
+            raise CommandError(f"no study with slug {study!r}")
+        with open(output, "wb") as handle:
+            manifest = write_study_zip(study=study_obj, out=handle, include_tables=not no_csv)
+        self.stderr.write(
+            f"wrote {output}: {len(manifest['human_maps'])} human mean maps, "
+            f"{len(manifest['model_maps'])} model maps"
+            + ("" if no_csv else ", agreement.csv, participants.csv")
+        )
