@@ -1,1 +1,2 @@
-"""Agreement between human and model saliency maps. Pure numpy/scipy; no Django."""
+"""Agreement between human and model saliency maps. numpy/scipy (and POT, when installed, for
+the exact EMD); no Django."""

@@ -1,0 +1,51 @@
+import numpy as np
+from scipy import stats
+
+from analysis.ranking import average_ranks, float32_keys, keys_to_float32, nonnegative_ranks, rank_and_order
+
+
+def cases():
+    rng = np.random.default_rng(0)
+    yield np.array([3.0])
+    yield np.full(7, 2.5)
+    yield np.array([-0.0, 0.0, -1e-30, 1e-30, -3.5, 2.0, -0.0])
+    for trial in range(60):
+        n = int(rng.integers(2, 400))
+        x = rng.normal(size=n) * 10.0 ** int(rng.integers(-6, 6))
+        if trial % 3 == 0:
+            x = np.round(x, 1)  # many ties
+        if trial % 4 == 0:
+            x[: n // 2] = x.min()  # a large block at the minimum
+        yield x
+
+
+def test_average_ranks_equal_scipys_at_float32_precision():
+    for x in cases():
+        np.testing.assert_array_equal(average_ranks(x), stats.rankdata(x.astype(np.float32)))
+
+
+def test_the_order_sorts_the_values():
+    for x in cases():
+        x32 = x.astype(np.float32)
+        ranks, order = rank_and_order(x32)
+        np.testing.assert_array_equal(x32[order], np.sort(x32))
+
+
+def test_keys_sort_like_the_floats_and_invert():
+    x = np.array([-np.inf, -3.0, -1e-38, 0.0, 1e-45, 1.0, np.inf], dtype=np.float32)
+    keys = float32_keys(x)
+    assert (np.diff(keys.astype(np.int64)) > 0).all()
+    np.testing.assert_array_equal(keys_to_float32(keys), x)
+    assert float32_keys(np.array([-0.0]))[0] == float32_keys(np.array([0.0]))[0]
+
+
+def test_nonnegative_ranks_count_the_left_out_zeros():
+    rng = np.random.default_rng(1)
+    for trial in range(40):
+        n, extra = int(rng.integers(1, 200)), int(rng.integers(0, 30))
+        x = np.round(rng.random(n) * 5) / 5 if trial % 2 else rng.random(n)
+        full = stats.rankdata(np.concatenate([x, np.zeros(extra)]).astype(np.float32))
+        ranks, zero_rank = nonnegative_ranks(x.astype(np.float32), extra)
+        np.testing.assert_array_equal(ranks, full[:n])
+        if extra:
+            assert zero_rank == full[n]
