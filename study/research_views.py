@@ -7,8 +7,10 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from analysis.figures import Bar, bar_chart_svg
 from analysis.render import overlay_png
 from explain.models import SaliencyMap
 from explain.services import compute_job_create
@@ -26,10 +28,25 @@ def study_list(request: HttpRequest) -> HttpResponse:
 def study_results(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     rows = selectors.agreement_rows(study=study)
+    summary = selectors.agreement_summary(rows)
+    ceiling = selectors.noise_ceiling(study=study)
+    for row in summary:
+        if row["metric"] == "spearman" and ceiling["spearman"] > 0:
+            row["normalised"] = row["mean"] / ceiling["spearman"]
+    spearman = [
+        Bar(f"{r['model']} · {r['method']}", r["mean"], r["ci_low"], r["ci_high"])
+        for r in summary
+        if r["metric"] == "spearman"
+    ]
     context = {
         "study": study,
         "progress": selectors.study_progress(study=study),
-        "summary": selectors.agreement_summary(rows),
+        "summary": summary,
+        "ceiling": ceiling,
+        # our own matplotlib output, inlined so that it scales with the page
+        "chart": mark_safe(bar_chart_svg(spearman, metric="Spearman", ceiling=ceiling["spearman"]).decode())
+        if spearman
+        else "",
         "rows": rows,
         "gallery": selectors.gallery(study=study),
         "participant_url": request.build_absolute_uri(f"/s/{study.slug}/"),

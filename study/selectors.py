@@ -6,7 +6,7 @@ from functools import partial
 
 import numpy as np
 
-from analysis import metrics
+from analysis import ceiling, metrics, stats
 from analysis.aggregate import mean_human_map, resize_map
 from annotations.models import Annotation
 from explain.models import ComputeJob, Prediction, SaliencyMap
@@ -15,15 +15,37 @@ from study.models import Image, Study, Trial
 
 METRICS = {
     "spearman": metrics.spearman,
+    "cc": metrics.cc,
+    "sim": metrics.sim,
+    "kld": metrics.kld,
+    "nss": metrics.nss,
+    "auc_judd": metrics.auc_judd,
+    "auc_borji": metrics.auc_borji,
     "top30_iou": partial(metrics.topk_iou, k=0.3),
+    "top30_dice": partial(metrics.topk_dice, k=0.3),
+    "emd": metrics.emd,
 }
+LOWER_IS_BETTER = ("kld", "emd")
+CEILING_SPLITS = 50
+BOOTSTRAP_RESAMPLES = 1000
 ANALYSIS_PARAMS = {
     "human_normalisation": "min-max per participant map, then per-pixel mean",
     "comparison_resolution": "the image's own; model maps resized bilinearly",
     "metrics": {
         "spearman": "Spearman rank correlation of flattened maps",
+        "cc": "Pearson correlation of z-scored maps (MIT benchmark)",
+        "sim": "histogram intersection after min-max then sum-to-one (MIT benchmark)",
+        "kld": "KL divergence of the human map from the model map, eps 2.2204e-16 (MIT); lower is better",
+        "nss": "mean z-scored model map over the human map's top 10 % pixels",
+        "auc_judd": "AUC-Judd, human map binarised at its top 10 % (MIT, exact tie average)",
+        "auc_borji": "AUC-Borji, 100 splits of uniform negatives, step 0.1, seed 0 (MIT)",
         "top30_iou": "IoU of pixels strictly above each map's 70th percentile",
+        "top30_dice": "Dice of pixels strictly above each map's 70th percentile",
+        "emd": "exact EMD on a grid of 1/32 of the map size, histogram-matched (MIT); lower is better",
     },
+    "noise_ceiling": f"split-half Spearman of participant halves, {CEILING_SPLITS} random splits, seed 0; "
+    "Spearman-Brown corrected value alongside",
+    "confidence_intervals": f"percentile bootstrap over images, {BOOTSTRAP_RESAMPLES} resamples, seed 0",
 }
 
 
@@ -105,7 +127,7 @@ def agreement_rows(*, study: Study) -> list[dict]:
 
 
 def agreement_summary(rows: list[dict]) -> list[dict]:
-    """Mean and count over images per model x method x metric (NaNs left out)."""
+    """Mean, SD and bootstrap 95 % CI over images per model x method x metric (NaNs left out)."""
     groups: dict[tuple, list[float]] = defaultdict(list)
     for row in rows:
         groups[(row["model"], row["method"], row["metric"])].append(row["value"])
@@ -120,9 +142,32 @@ def agreement_summary(rows: list[dict]) -> list[dict]:
                 "n_images": len(finite),
                 "mean": float(np.mean(finite)) if finite else float("nan"),
                 "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan"),
+                "ci_low": float("nan"),
+                "ci_high": float("nan"),
             }
         )
+        if len(finite) > 1:
+            low, high = stats.bootstrap_ci(np.array([finite]), n_resamples=BOOTSTRAP_RESAMPLES, rng=0)
+            summary[-1]["ci_low"], summary[-1]["ci_high"] = float(low[0]), float(high[0])
     return summary
+
+
+def noise_ceiling(*, study: Study) -> dict:
+    """How well one half of the participants predicts the other, per image and over the study:
+    the best Spearman a model can be expected to reach against a mean of this many people.
+    Images with fewer than two analysed maps have none."""
+    per_image = {}
+    for image_id, maps in human_maps(study=study).items():
+        if len(maps) >= 2:
+            per_image[image_id] = ceiling.split_half(maps, n_splits=CEILING_SPLITS, rng=0)
+    values = np.array([split for split, _ in per_image.values()])
+    corrected = np.array([brown for _, brown in per_image.values()])
+    return {
+        "per_image": per_image,
+        "n_images": len(per_image),
+        "spearman": float(values.mean()) if values.size else float("nan"),
+        "spearman_brown": float(corrected.mean()) if corrected.size else float("nan"),
+    }
 
 
 def study_progress(*, study: Study) -> dict:

@@ -37,9 +37,20 @@ def test_the_agreement_csv_has_a_finite_row_per_image_model_method_metric(client
     response = client.get(f"/research/{analysed_study.slug}/agreement.csv")
     assert response.status_code == 200 and response["Content-Type"] == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    # 2 images with maps x 1 model x 2 methods x 2 metrics
-    assert len(rows) == 8
-    assert {row["metric"] for row in rows} == {"spearman", "top30_iou"}
+    # 2 images with maps x 1 model x 2 methods x 10 metrics
+    assert len(rows) == 40
+    assert {row["metric"] for row in rows} == {
+        "spearman",
+        "cc",
+        "sim",
+        "kld",
+        "nss",
+        "auc_judd",
+        "auc_borji",
+        "top30_iou",
+        "top30_dice",
+        "emd",
+    }
     assert {row["method"] for row in rows} == {"integrated_gradients", "xrai"}
     assert all(np.isfinite(float(row["value"])) for row in rows)
     assert all(row["n_participants"] == "3" for row in rows)
@@ -58,6 +69,9 @@ def test_the_results_page_shows_the_table_and_gallery(client, researcher, analys
     client.force_login(researcher)
     page = client.get(f"/research/{analysed_study.slug}/").content.decode()
     assert 'id="summary"' in page and "spearman" in page and "top30_iou" in page
+    # 3 bot participants per image: a split-half ceiling exists, and the chart is drawn
+    assert 'id="ceiling"' in page and 'id="spearman-chart"' in page and "<svg" in page
+    assert "noise ceiling" in page
     assert page.count("/research/maps/") == 4
     map_url = page.split('src="/research/maps/')[1].split('"')[0]
     picture = client.get(f"/research/maps/{map_url}")
@@ -95,3 +109,14 @@ def test_compute_maps_refuses_a_study_without_models(db, image_set):
     Study.objects.create(slug="empty", title="Empty", image_set=image_set, methods=["xrai"])
     with pytest.raises(CommandError, match="no models or no methods"):
         call_command("compute_maps", study="empty")
+
+
+def test_the_summary_has_a_bootstrap_ci_around_the_mean_and_ignores_nans():
+    from study.selectors import agreement_summary
+
+    values = [0.1, 0.2, 0.3, 0.4, float("nan")]
+    rows = [{"model": "m", "method": "xrai", "metric": "spearman", "value": v} for v in values]
+    (summary,) = agreement_summary(rows)
+    assert summary["n_images"] == 4 and summary["mean"] == pytest.approx(0.25)
+    # the CI of a mean of 4 values lies within their range and around their mean
+    assert 0.1 <= summary["ci_low"] < 0.25 < summary["ci_high"] <= 0.4
