@@ -4,7 +4,7 @@ import torch
 from saliency.core import xrai as pair_xrai
 
 from explain import saliency
-from explain.saliency.xrai_segments import Segments, xrai_segments
+from explain.saliency.xrai_segments import Segments, _dilated_label_pixels, xrai_segments
 from tests.saliency.helpers import pair_call_model_function, sample_image, tiny_cnn
 
 
@@ -23,6 +23,41 @@ def test_segments_are_the_same_masks_as_pairs(image, pair_masks):
     assert len(ours) == len(pair_masks) > 50
     for mine, theirs in zip(ours, pair_masks):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_segments_of_a_non_square_image_are_pairs_masks():
+    from skimage import data
+
+    # 150x200: segmented at 224x224, the label maps are resized to a non-square shape.
+    image_hwc = data.coffee()[:300:2, ::3].astype(np.float32) / 127.5 - 1.0
+    ours = xrai_segments(image_hwc).to_masks()
+    theirs = pair_xrai._get_segments_felzenszwalb(image_hwc)
+    assert len(ours) == len(theirs)
+    for mine, expected in zip(ours, theirs):
+        np.testing.assert_array_equal(mine, expected)
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 5, 8])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.random.default_rng(0).integers(3, 9, size=(37, 53)),  # labels from 3, scattered pixels
+        np.kron(np.random.default_rng(1).integers(0, 30, size=(8, 6)), np.ones((7, 9), int)),  # gaps
+        np.full((5, 4), 4),
+        np.random.default_rng(2).integers(0, 2, size=(1, 30)),
+        np.random.default_rng(3).integers(0, 4, size=(30, 1)),
+    ],
+)
+def test_one_sweep_dilation_equals_scipys_per_label(labels, radius):
+    from scipy import ndimage
+    from skimage.morphology import disk
+
+    pixels = _dilated_label_pixels(labels, radius)
+    assert len(pixels) == labels.max() - labels.min() + 1
+    for offset, indices in enumerate(pixels):
+        expected = ndimage.binary_dilation(labels == labels.min() + offset, structure=disk(radius))
+        assert indices.dtype == np.int64
+        np.testing.assert_array_equal(indices, np.flatnonzero(expected))
 
 
 @pytest.mark.parametrize("algorithm", ["full", "fast"])
