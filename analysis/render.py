@@ -1,4 +1,5 @@
-"""Pictures of maps: a colour-mapped heat map over the image, as PNG bytes."""
+"""Pictures of maps, as PNG bytes: a colour-mapped heat map over the image, or the image
+with everything outside a map's region dimmed."""
 
 import io
 
@@ -21,9 +22,8 @@ def overlay_png(
     inferno colour map; just the image when heat is None. For display only, values above the
     ``clip_percentile`` are clipped (as PAIR's visualisation does), so that a few extreme
     gradient pixels do not leave the rest of an IG map invisible."""
-    rgb = image.convert("RGB")
-    height = max(1, round(rgb.height * width / rgb.width))
-    base = np.asarray(rgb.resize((width, height), PILImage.Resampling.LANCZOS), dtype=np.float64) / 255
+    base = _scaled_rgb(image, width)
+    height = base.shape[0]
     if heat is not None:
         values = np.asarray(heat, dtype=np.float64)
         values = np.minimum(values, np.percentile(values, clip_percentile))
@@ -31,6 +31,36 @@ def overlay_png(
         colours = colormaps["inferno"](level)[..., :3]
         weight = alpha * level[..., None] ** 0.5  # unpainted areas keep the image visible
         base = base * (1 - weight) + colours * weight
+    return _png(base)
+
+
+def region_png(
+    image: PILImage.Image,
+    mask: np.ndarray | None,
+    *,
+    width: int = 256,
+    outside: float = 0.25,
+) -> bytes:
+    """The image scaled to ``width`` with the pixels outside ``mask`` (boolean, any
+    resolution; resized nearest-neighbour) darkened to ``outside`` of their brightness, so
+    that the region itself keeps its true colours. None: no region, all of it dimmed."""
+    base = _scaled_rgb(image, width)
+    height = base.shape[0]
+    inside = np.zeros((height, width), dtype=bool)
+    if mask is not None:
+        picture = PILImage.fromarray(np.asarray(mask, dtype=bool).astype(np.uint8) * 255)
+        inside = np.asarray(picture.resize((width, height), PILImage.Resampling.NEAREST)) > 127
+    return _png(np.where(inside[..., None], base, base * outside))
+
+
+def _scaled_rgb(image: PILImage.Image, width: int) -> np.ndarray:
+    """(height, width, 3) floats in [0,1], the image scaled to ``width`` at its aspect ratio."""
+    rgb = image.convert("RGB")
+    height = max(1, round(rgb.height * width / rgb.width))
+    return np.asarray(rgb.resize((width, height), PILImage.Resampling.LANCZOS), dtype=np.float64) / 255
+
+
+def _png(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    PILImage.fromarray((base * 255).round().astype(np.uint8)).save(buffer, format="PNG")
+    PILImage.fromarray((rgb * 255).round().astype(np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()

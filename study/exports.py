@@ -1,15 +1,18 @@
 """Researcher exports, shared by the results page, the management commands and the API:
-the tidy agreement CSV, the participant x image CSV and the study ZIP (human mean maps,
-model maps, manifest). Each carries how it was made: the analysis parameters and the code
-version, and, for model-derived data, the method parameters and weights hash (as columns
-in the CSVs, in manifest.json in the ZIP)."""
+the tidy agreement CSV, the per-image CSV, the participant x image CSV and the study ZIP
+(human mean maps, model maps, manifest). Each carries how it was made: the analysis
+parameters (with the results page's filters, where they apply) and the code version, and,
+for model-derived data, the method parameters and weights hash (as columns in the CSVs, in
+manifest.json in the ZIP)."""
 
 import csv
 import io
 import json
+import math
 import re
 import subprocess
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -22,8 +25,12 @@ from explain.services import method_params
 from study.models import Study
 from study.selectors import (
     ANALYSIS_PARAMS,
+    NO_FILTERS,
+    AnalysisFilters,
     agreement_rows,
+    analysis_params,
     human_mean,
+    image_rows,
     participant_trial_rows,
     study_saliency_maps,
 )
@@ -62,19 +69,72 @@ def code_version() -> str:
         return "unknown"
 
 
-def write_agreement_csv(*, study: Study, out: TextIO) -> int:
+def write_agreement_csv(*, study: Study, out: TextIO, filters: AnalysisFilters = NO_FILTERS) -> int:
     """Write one row per image x model x method x metric; return the number of rows."""
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    analysis_params = json.dumps(ANALYSIS_PARAMS, sort_keys=True)
+    params = json.dumps(analysis_params(filters), sort_keys=True)
     version = code_version()
-    rows = agreement_rows(study=study)
+    rows = agreement_rows(study=study, filters=filters)
     for row in rows:
         writer.writerow(
             {
                 **row,
                 "value": f"{row['value']:.6g}",
-                "analysis_params": analysis_params,
+                "analysis_params": params,
+                "code_version": version,
+            }
+        )
+    return len(rows)
+
+
+IMAGE_COLUMNS = [
+    "study",
+    "image",
+    "image_sha256",
+    "class_name",
+    "n_annotations",
+    "human_coverage",
+    "ceiling_split_half",
+    "ceiling_spearman_brown",
+    "model",
+    "method",
+    "target_class",
+    "spearman",
+    "spearman_normalised",
+    "method_params",
+    "weights_sha256",
+    "analysis_params",
+    "code_version",
+]
+IMAGE_NUMBER_COLUMNS = (
+    "human_coverage",
+    "ceiling_split_half",
+    "ceiling_spearman_brown",
+    "spearman",
+    "spearman_normalised",
+)
+
+
+def _number(value: float) -> str:
+    """Six significant digits; empty when there is no value (no ceiling, no model map)."""
+    return f"{value:.6g}" if math.isfinite(value) else ""
+
+
+def write_image_csv(*, study: Study, out: TextIO, filters: AnalysisFilters = NO_FILTERS) -> int:
+    """Write one row per image x model x method (an image without model maps: one row with
+    the model columns empty); return the number of rows."""
+    writer = csv.DictWriter(out, fieldnames=IMAGE_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    params = json.dumps(analysis_params(filters), sort_keys=True)
+    version = code_version()
+    rows = image_rows(study=study, filters=filters)
+    for row in rows:
+        writer.writerow(
+            {
+                **row,
+                **{column: _number(row[column]) for column in IMAGE_NUMBER_COLUMNS},
+                "analysis_params": params,
                 "code_version": version,
             }
         )
@@ -207,13 +267,16 @@ def model_map_file_names(saliency_maps) -> dict[int, str]:
     return names
 
 
-def write_study_zip(*, study: Study, out: BinaryIO, include_tables: bool = True) -> dict:
-    """Write the study ZIP; return its manifest.
+def write_study_zip(
+    *, study: Study, out: BinaryIO, include_tables: bool = True, filters: AnalysisFilters = NO_FILTERS
+) -> dict:
+    """Write the study ZIP; return its manifest. ``filters`` choose the human maps (the
+    human means and the agreement and image tables), as on the results page.
 
     human/IMAGE.npy   float32 (H,W) mean of the min-max normalised participant maps, in [0,1]
     human/IMAGE.png   the same as a 16-bit grayscale PNG, round(mean x 65535)
     models/IMAGE__MODEL__METHOD.npy   float32 model map at the model's input resolution, as computed
-    agreement.csv, participants.csv   the two tables (unless include_tables is false)
+    agreement.csv, images.csv, participants.csv   the tables (unless include_tables is false)
     manifest.json     provenance and one entry per file
     """
     images = {image.pk: image for image in study.image_set.images.all()}
@@ -232,6 +295,7 @@ def write_study_zip(*, study: Study, out: BinaryIO, include_tables: bool = True)
         "exported_at": timezone.now().isoformat(),
         "code_version": code_version(),
         "analysis_params": ANALYSIS_PARAMS,
+        "filters": filters.as_params(),
         "method_params": {
             method: method_params(method, study.method_params.get(method)) for method in study.methods
         },
@@ -261,9 +325,9 @@ def write_study_zip(*, study: Study, out: BinaryIO, include_tables: bool = True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         # One image (and below, one model map) in memory at a time: studies can be large.
         for image_id, image in sorted(images.items(), key=lambda item: image_stems[item[0]]):
-            mean, n_participants = human_mean(study=study, image=image)
+            mean, n_participants = human_mean(study=study, image=image, filters=filters)
             if mean is None:
-                continue  # nobody's map of this image is analysed (practice, attention, unseen)
+                continue  # no analysed map (practice, attention, unseen), or fewer than the filters ask
             mean = mean.astype(np.float32)
             stem = f"human/{image_stems[image_id]}"
             archive.writestr(f"{stem}.npy", npy_bytes(mean))
@@ -304,8 +368,9 @@ def write_study_zip(*, study: Study, out: BinaryIO, include_tables: bool = True)
             )
         if include_tables:
             for name, writer in (
-                ("agreement.csv", write_agreement_csv),
-                ("participants.csv", write_participant_csv),
+                ("agreement.csv", partial(write_agreement_csv, filters=filters)),
+                ("images.csv", partial(write_image_csv, filters=filters)),
+                ("participants.csv", write_participant_csv),  # every trial: the filters do not apply
             ):
                 buffer = io.StringIO()
                 manifest["tables"][name] = {"rows": writer(study=study, out=buffer)}

@@ -5,17 +5,19 @@ import tempfile
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.core.exceptions import BadRequest
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from analysis.figures import Bar, bar_chart_svg
-from analysis.render import overlay_png
+from analysis.figures import Bar, bar_chart_svg, scatter_svg
+from analysis.render import overlay_png, region_png
 from explain.models import SaliencyMap
 from explain.services import compute_job_create
 from study import selectors
-from study.exports import write_agreement_csv, write_participant_csv, write_study_zip
+from study.exports import write_agreement_csv, write_image_csv, write_participant_csv, write_study_zip
+from study.forms import AnalysisFilterForm
 from study.models import Image, Study
 
 
@@ -24,12 +26,29 @@ def study_list(request: HttpRequest) -> HttpResponse:
     return render(request, "research/study_list.html", {"studies": Study.objects.order_by("-created_at")})
 
 
+def _filters(request: HttpRequest) -> selectors.AnalysisFilters:
+    """The results page's filters, for its exports and pictures; a malformed one is a 400,
+    not a silently unfiltered file."""
+    form = AnalysisFilterForm(request.GET)
+    if not form.is_valid():
+        raise BadRequest(form.errors.as_text())
+    return form.filters()
+
+
+def _inline_svg(svg: bytes) -> str:
+    # our own matplotlib output, inlined so that it scales with the page
+    return mark_safe(svg.decode())
+
+
 @staff_member_required
 def study_results(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
-    rows = selectors.agreement_rows(study=study)
+    filter_form = AnalysisFilterForm(request.GET)
+    filters = filter_form.filters()
+    rows = selectors.agreement_rows(study=study, filters=filters)
     summary = selectors.agreement_summary(rows)
-    ceiling = selectors.noise_ceiling(study=study)
+    ceiling = selectors.noise_ceiling(study=study, filters=filters)
+    scatter_series = selectors.ceiling_scatter_series(rows, ceiling)
     for row in summary:
         if row["metric"] == "spearman" and ceiling["spearman"] > 0:
             row["normalised"] = row["mean"] / ceiling["spearman"]
@@ -38,17 +57,29 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         for r in summary
         if r["metric"] == "spearman"
     ]
+    query = filters.query_string()
     context = {
         "study": study,
         "progress": selectors.study_progress(study=study),
+        "filter_form": filter_form,
+        "filter_query": f"?{query}" if query else "",
         "summary": summary,
         "ceiling": ceiling,
-        # our own matplotlib output, inlined so that it scales with the page
-        "chart": mark_safe(bar_chart_svg(spearman, metric="Spearman", ceiling=ceiling["spearman"]).decode())
+        "chart": _inline_svg(bar_chart_svg(spearman, metric="Spearman", ceiling=ceiling["spearman"]))
         if spearman
         else "",
+        "scatter": _inline_svg(
+            scatter_svg(
+                scatter_series,
+                x_label="the image's split-half noise ceiling (Spearman)",
+                y_label="model map's Spearman with the human mean",
+            )
+        )
+        if scatter_series
+        else "",
         "rows": rows,
-        "gallery": selectors.gallery(study=study),
+        "gallery": selectors.gallery(study=study, filters=filters),
+        "region_percents": selectors.REGION_PERCENTS,
         "participant_url": request.build_absolute_uri(f"/s/{study.slug}/"),
     }
     return render(request, "research/results.html", context)
@@ -67,14 +98,26 @@ def study_compute(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("research_results", slug=slug)
 
 
+def _csv_response(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 @staff_member_required
 def agreement_csv(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     buffer = io.StringIO()
-    write_agreement_csv(study=study, out=buffer)
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-agreement.csv"'
-    return response
+    write_agreement_csv(study=study, out=buffer, filters=_filters(request))
+    return _csv_response(buffer.getvalue(), f"{study.slug}-agreement.csv")
+
+
+@staff_member_required
+def images_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    buffer = io.StringIO()
+    write_image_csv(study=study, out=buffer, filters=_filters(request))
+    return _csv_response(buffer.getvalue(), f"{study.slug}-images.csv")
 
 
 @staff_member_required
@@ -82,17 +125,16 @@ def participants_csv(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     buffer = io.StringIO()
     write_participant_csv(study=study, out=buffer)
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-participants.csv"'
-    return response
+    return _csv_response(buffer.getvalue(), f"{study.slug}-participants.csv")
 
 
 @staff_member_required
 def study_zip(request: HttpRequest, slug: str) -> FileResponse:
     study = get_object_or_404(Study, slug=slug)
+    filters = _filters(request)
     # A temporary file, not memory: the maps of a large study can run to hundreds of MB.
     archive = tempfile.TemporaryFile()
-    write_study_zip(study=study, out=archive)
+    write_study_zip(study=study, out=archive, filters=filters)
     archive.seek(0)
     return FileResponse(
         archive, as_attachment=True, filename=f"{study.slug}-export.zip", content_type="application/zip"
@@ -124,13 +166,39 @@ def image_thumbnail(request: HttpRequest, image_id: int) -> HttpResponse:
 def human_mean_png(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
-    mean, _ = selectors.human_mean(study=study, image=image)
+    mean, _ = selectors.human_mean(study=study, image=image, filters=_filters(request))
     return _png(
         overlay_png(_picture(image), mean if mean is not None and mean.max() > 0 else None, alpha=0.75)
     )
+
+
+REGION_WIDTH = 128  # the gallery shows two regions under each 256-pixel map
+
+
+def _region_percent(percent: int) -> int:
+    if not 1 <= percent <= 100:
+        raise Http404("the region is the top 1 to 100 %")
+    return percent
+
+
+@staff_member_required
+def human_region_png(request: HttpRequest, slug: str, image_id: int, percent: int) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
+    mask = selectors.human_mean_region(
+        study=study, image=image, percent=_region_percent(percent), filters=_filters(request)
+    )
+    return _png(region_png(_picture(image), mask, width=REGION_WIDTH))
 
 
 @staff_member_required
 def saliency_map_png(request: HttpRequest, map_id: int) -> HttpResponse:
     saliency_map = get_object_or_404(SaliencyMap.objects.select_related("image"), pk=map_id)
     return _png(overlay_png(_picture(saliency_map.image), saliency_map.map_array(), alpha=0.75))
+
+
+@staff_member_required
+def saliency_map_region_png(request: HttpRequest, map_id: int, percent: int) -> HttpResponse:
+    saliency_map = get_object_or_404(SaliencyMap.objects.select_related("image"), pk=map_id)
+    mask = selectors.model_map_region(saliency_map, percent=_region_percent(percent))
+    return _png(region_png(_picture(saliency_map.image), mask, width=REGION_WIDTH))

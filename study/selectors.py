@@ -2,13 +2,16 @@
 
 import json
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 from functools import partial
+from urllib.parse import urlencode
 
 import numpy as np
 
 from analysis import ceiling, metrics, stats
 from analysis.aggregate import mean_human_map, resize_map
 from annotations.models import Annotation
+from annotations.services import PAINTED_LEVEL
 from explain.models import ComputeJob, Prediction, SaliencyMap
 from explain.services import method_params, params_hash
 from study.models import Image, Study, Trial
@@ -46,33 +49,90 @@ ANALYSIS_PARAMS = {
     "noise_ceiling": f"split-half Spearman of participant halves, {CEILING_SPLITS} random splits, seed 0; "
     "Spearman-Brown corrected value alongside",
     "confidence_intervals": f"percentile bootstrap over images, {BOOTSTRAP_RESAMPLES} resamples, seed 0",
+    "human_coverage": f"share of the image's pixels where the human mean is >= {PAINTED_LEVEL}",
 }
+REGION_PERCENTS = (10, 30)  # the top-k regions the gallery shows
 
 
-def analysed_annotations(*, study: Study):
+@dataclass(frozen=True)
+class AnalysisFilters:
+    """The results page's choice of painted maps, on top of the fixed rules (done main trials
+    of participants not screened out)."""
+
+    exclude_flagged: bool = False  # leave out participants who failed an attention check
+    min_annotations: int = 0  # only images with at least this many analysed maps
+
+    def as_params(self) -> dict:
+        return asdict(self)
+
+    def query_string(self) -> str:
+        """The filters that are set, as a query string ("" when none is), for links that
+        must honour them."""
+        params = {}
+        if self.exclude_flagged:
+            params["exclude_flagged"] = "1"
+        if self.min_annotations:
+            params["min_annotations"] = str(self.min_annotations)
+        return urlencode(params)
+
+
+NO_FILTERS = AnalysisFilters()
+
+
+def analysis_params(filters: AnalysisFilters = NO_FILTERS) -> dict:
+    """ANALYSIS_PARAMS with the filters that chose the maps: what the filtered exports record."""
+    return {**ANALYSIS_PARAMS, "filters": filters.as_params()}
+
+
+def analysed_annotations(*, study: Study, filters: AnalysisFilters = NO_FILTERS):
     """Main-trial annotations of participants not screened out (practice and attention
-    checks are never analysed)."""
-    return Annotation.objects.filter(
+    checks are never analysed), and not flagged when the filters say so."""
+    annotations = Annotation.objects.filter(
         trial__participant__study=study,
         trial__status=Trial.Status.DONE,
         trial__kind=Trial.Kind.MAIN,
         trial__participant__screened_out=False,
     )
+    if filters.exclude_flagged:
+        annotations = annotations.filter(trial__participant__flagged=False)
+    return annotations
 
 
-def human_maps(*, study: Study) -> dict[int, list[np.ndarray]]:
-    """Image id -> the participants' painted maps, (H,W) float32 in [0,1]."""
-    annotations = analysed_annotations(study=study).select_related("trial")
+def human_maps(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> dict[int, list[np.ndarray]]:
+    """Image id -> the participants' painted maps, (H,W) float32 in [0,1]; only images with
+    at least ``filters.min_annotations`` of them."""
+    annotations = analysed_annotations(study=study, filters=filters).select_related("trial")
     maps: dict[int, list[np.ndarray]] = defaultdict(list)
     for annotation in annotations:
         maps[annotation.trial.image_id].append(annotation.map_array())
-    return maps
+    return {image_id: arrays for image_id, arrays in maps.items() if len(arrays) >= filters.min_annotations}
 
 
-def human_mean(*, study: Study, image: Image) -> tuple[np.ndarray | None, int]:
-    annotations = analysed_annotations(study=study).filter(trial__image=image)
+def human_mean(
+    *, study: Study, image: Image, filters: AnalysisFilters = NO_FILTERS
+) -> tuple[np.ndarray | None, int]:
+    """(The image's human mean map, or None when it has no analysed map or fewer than the
+    filters ask for; the number of analysed maps)."""
+    annotations = analysed_annotations(study=study, filters=filters).filter(trial__image=image)
     arrays = [annotation.map_array() for annotation in annotations]
-    return (mean_human_map(arrays) if arrays else None), len(arrays)
+    if len(arrays) < max(1, filters.min_annotations):
+        return None, len(arrays)
+    return mean_human_map(arrays), len(arrays)
+
+
+def human_mean_region(
+    *, study: Study, image: Image, percent: int, filters: AnalysisFilters = NO_FILTERS
+) -> np.ndarray | None:
+    """The human mean's top ``percent`` % pixels (boolean, the image's resolution), or None."""
+    mean, _ = human_mean(study=study, image=image, filters=filters)
+    return None if mean is None else metrics.topk_mask(mean, percent / 100)
+
+
+def model_map_region(saliency_map: SaliencyMap, *, percent: int) -> np.ndarray:
+    """The model map's top ``percent`` % pixels, taken after resizing it to the image's
+    resolution as the agreement metrics do."""
+    image = saliency_map.image
+    return metrics.topk_mask(resize_map(saliency_map.map_array(), (image.height, image.width)), percent / 100)
 
 
 def study_saliency_maps(*, study: Study, with_arrays: bool = True):
@@ -94,9 +154,9 @@ def study_saliency_maps(*, study: Study, with_arrays: bool = True):
     return [m for m in maps if hashes.get(m.method) == m.params_hash]
 
 
-def agreement_rows(*, study: Study) -> list[dict]:
+def agreement_rows(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
     """One row per image x model x method x metric (the tidy export)."""
-    humans = human_maps(study=study)
+    humans = human_maps(study=study, filters=filters)
     means = {image_id: mean_human_map(arrays) for image_id, arrays in humans.items()}
     rows = []
     for saliency_map in study_saliency_maps(study=study):
@@ -152,14 +212,21 @@ def agreement_summary(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def noise_ceiling(*, study: Study) -> dict:
+def image_ceilings(humans: dict[int, list[np.ndarray]]) -> dict[int, tuple[float, float]]:
+    """Image id -> (split-half Spearman, its Spearman-Brown value), for the images with at
+    least two maps (one person cannot be split)."""
+    return {
+        image_id: ceiling.split_half(maps, n_splits=CEILING_SPLITS, rng=0)
+        for image_id, maps in humans.items()
+        if len(maps) >= 2
+    }
+
+
+def noise_ceiling(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> dict:
     """How well one half of the participants predicts the other, per image and over the study:
     the best Spearman a model can be expected to reach against a mean of this many people.
     Images with fewer than two analysed maps have none."""
-    per_image = {}
-    for image_id, maps in human_maps(study=study).items():
-        if len(maps) >= 2:
-            per_image[image_id] = ceiling.split_half(maps, n_splits=CEILING_SPLITS, rng=0)
+    per_image = image_ceilings(human_maps(study=study, filters=filters))
     values = np.array([split for split, _ in per_image.values()])
     corrected = np.array([brown for _, brown in per_image.values()])
     return {
@@ -168,6 +235,69 @@ def noise_ceiling(*, study: Study) -> dict:
         "spearman": float(values.mean()) if values.size else float("nan"),
         "spearman_brown": float(corrected.mean()) if corrected.size else float("nan"),
     }
+
+
+def ceiling_scatter_series(rows: list[dict], study_ceiling: dict) -> dict[str, tuple[list, list]]:
+    """Per model x method, (the image's split-half ceiling, the model map's Spearman) for each
+    image that has a ceiling (``study_ceiling`` as from ``noise_ceiling``): does a model fall
+    short where people agree with each other?"""
+    series: dict[str, tuple[list, list]] = {}
+    for row in rows:
+        image_ceiling = study_ceiling["per_image"].get(row["image_id"])
+        if row["metric"] != "spearman" or image_ceiling is None:
+            continue
+        x, y = series.setdefault(f"{row['model']} · {row['method']}", ([], []))
+        x.append(image_ceiling[0])
+        y.append(row["value"])
+    return series
+
+
+def image_rows(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
+    """One row per image x model x method (x target class): the image's human data (analysed
+    maps, coverage of the mean, split-half ceiling) beside the model map's Spearman, raw and
+    divided by the image's ceiling. Only images with analysed maps; one without model maps
+    gets a single row with the model columns empty, so that its ceiling is still there."""
+    humans = human_maps(study=study, filters=filters)
+    ceilings = image_ceilings(humans)
+    maps_by_image = defaultdict(list)
+    for saliency_map in study_saliency_maps(study=study):
+        if saliency_map.image_id in humans:
+            maps_by_image[saliency_map.image_id].append(saliency_map)
+    no_model = {"model": "", "method": "", "target_class": None, "method_params": "", "weights_sha256": ""}
+    nan = float("nan")
+    rows = []
+    for image in Image.objects.filter(pk__in=list(humans)).defer("target_mask_png").order_by("name"):
+        human = mean_human_map(humans[image.pk])
+        split_half, spearman_brown = ceilings.get(image.pk, (nan, nan))
+        image_columns = {
+            "study": study.slug,
+            "image": image.name,
+            "image_id": image.pk,
+            "image_sha256": image.sha256,
+            "class_name": image.class_name,
+            "n_annotations": len(humans[image.pk]),
+            "human_coverage": float(np.mean(human >= PAINTED_LEVEL)),
+            "ceiling_split_half": split_half,
+            "ceiling_spearman_brown": spearman_brown,
+        }
+        if not maps_by_image[image.pk]:
+            rows.append({**image_columns, **no_model, "spearman": nan, "spearman_normalised": nan})
+        for saliency_map in maps_by_image[image.pk]:
+            value = metrics.spearman(resize_map(saliency_map.map_array(), human.shape), human)
+            rows.append(
+                {
+                    **image_columns,
+                    "model": saliency_map.model.name,
+                    "method": saliency_map.method,
+                    "target_class": saliency_map.target_class,
+                    "method_params": json.dumps(saliency_map.params, sort_keys=True),
+                    "weights_sha256": saliency_map.weights_sha256,
+                    "spearman": value,
+                    # as the page normalises the study means; no ceiling (or none above 0), no ratio
+                    "spearman_normalised": value / split_half if split_half > 0 else nan,
+                }
+            )
+    return rows
 
 
 def study_progress(*, study: Study) -> dict:
@@ -184,7 +314,7 @@ def study_progress(*, study: Study) -> dict:
     }
 
 
-def study_images(*, study: Study) -> list[dict]:
+def study_images(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
     """Per image of the study's set: analysed annotation count and the study models'
     predictions (top-5)."""
     predictions = defaultdict(list)
@@ -193,7 +323,9 @@ def study_images(*, study: Study) -> list[dict]:
     ).select_related("model"):
         predictions[prediction.image_id].append(prediction)
     counts = defaultdict(int)
-    for image_id in analysed_annotations(study=study).values_list("trial__image_id", flat=True):
+    for image_id in analysed_annotations(study=study, filters=filters).values_list(
+        "trial__image_id", flat=True
+    ):
         counts[image_id] += 1
     return [
         {"image": image, "n_annotations": counts[image.pk], "predictions": predictions[image.pk]}
@@ -201,12 +333,17 @@ def study_images(*, study: Study) -> list[dict]:
     ]
 
 
-def gallery(*, study: Study) -> list[dict]:
-    """Per image: annotation count, predictions and model maps, for the results page."""
+def gallery(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
+    """Per image with at least ``filters.min_annotations`` analysed maps: annotation count,
+    predictions and model maps, for the results page."""
     maps_by_image = defaultdict(list)
     for saliency_map in study_saliency_maps(study=study, with_arrays=False):
         maps_by_image[saliency_map.image_id].append(saliency_map)
-    return [{**entry, "maps": maps_by_image[entry["image"].pk]} for entry in study_images(study=study)]
+    return [
+        {**entry, "maps": maps_by_image[entry["image"].pk]}
+        for entry in study_images(study=study, filters=filters)
+        if entry["n_annotations"] >= filters.min_annotations
+    ]
 
 
 def focus_event_summary(events: list, *, end_ms: float | None) -> dict:

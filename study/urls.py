@@ -15,6 +15,7 @@ urlpatterns = [
     path("research/<slug:slug>/", research_views.study_results, name="research_results"),
     path("research/<slug:slug>/compute", research_views.study_compute, name="research_compute"),
     path("research/<slug:slug>/agreement.csv", research_views.agreement_csv, name="research_agreement_csv"),
+    path("research/<slug:slug>/images.csv", research_views.images_csv, name="research_images_csv"),
     path(
         "research/<slug:slug>/participants.csv",
         research_views.participants_csv,
@@ -26,6 +27,16 @@ urlpatterns = [
         research_views.human_mean_png,
         name="research_human_png",
     ),
+    path(
+        "research/<slug:slug>/images/<int:image_id>/human-top<int:percent>.png",
+        research_views.human_region_png,
+        name="research_human_region_png",
+    ),
     path("research/maps/<int:map_id>.png", research_views.saliency_map_png, name="research_map_png"),
+    path(
+        "research/maps/<int:map_id>/top<int:percent>.png",
+        research_views.saliency_map_region_png,
+        name="research_map_region_png",
+    ),
     path("research/images/<int:image_id>.jpg", research_views.image_thumbnail, name="research_image"),
 ]

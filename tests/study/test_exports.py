@@ -114,7 +114,7 @@ def _expected_zip_names(with_tables: bool) -> set[str]:
         for method in ("integrated_gradients", "xrai")
     }
     if with_tables:
-        names |= {"agreement.csv", "participants.csv"}
+        names |= {"agreement.csv", "images.csv", "participants.csv"}
     return names
 
 
@@ -160,8 +160,10 @@ def test_the_study_zip_holds_human_means_model_maps_tables_and_manifest(client, 
     assert entry["weights_sha256"] == "f" * 64 and entry["target_class"] == 285
     assert manifest["tables"] == {
         "agreement.csv": {"rows": 2 * 2 * len(METRICS)},
+        "images.csv": {"rows": 5},  # img0 and img1 x two methods, img2 without model maps
         "participants.csv": {"rows": 15},
     }
+    assert manifest["filters"] == {"exclude_flagged": False, "min_annotations": 0}
     _, participants = _csv(archive.read("participants.csv"))
     assert len(participants) == 15
 
@@ -201,7 +203,7 @@ def test_exports_of_an_unknown_study_are_a_clear_error(db, command, tmp_path):
 def test_the_results_page_links_every_export(client, researcher, painted_study):
     client.force_login(researcher)
     page = client.get("/research/test-study/").content.decode()
-    for url in ("agreement.csv", "participants.csv", "export.zip"):
+    for url in ("agreement.csv", "images.csv", "participants.csv", "export.zip"):
         assert f'href="/research/test-study/{url}"' in page
 
 
