@@ -64,6 +64,7 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         "filter_form": filter_form,
         "filter_query": f"?{query}" if query else "",
         "summary": summary,
+        "comparisons": selectors.pairwise_comparisons(rows),
         "ceiling": ceiling,
         "chart": _inline_svg(bar_chart_svg(spearman, metric="Spearman", ceiling=ceiling["spearman"]))
         if spearman

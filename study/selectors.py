@@ -222,6 +222,44 @@ def image_ceilings(humans: dict[int, list[np.ndarray]]) -> dict[int, tuple[float
     }
 
 
+def pairwise_comparisons(rows: list[dict], *, metric: str = "spearman") -> list[dict]:
+    """Every pair of model x method on one metric: the mean per-image difference (a - b) over
+    the images both have, a two-sided paired sign-flip permutation test (9,999 resamples, or
+    every sign pattern when that is fewer) and Holm's correction over all the pairs."""
+    values: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row["metric"] == metric:
+            values[(row["model"], row["method"])][row["image_id"]].append(row["value"])
+    groups = sorted(values)
+    images = sorted({image for per_image in values.values() for image in per_image})
+    # an image explained for several targets counts once, with its mean score
+    table = np.array(
+        [
+            [np.mean(values[group][image]) if image in values[group] else np.nan for image in images]
+            for group in groups
+        ],
+        dtype=float,
+    )
+    pairs = stats.all_pairs(len(groups))
+    if not pairs or not images:
+        return []
+    differences = np.stack([table[a] - table[b] for a, b in pairs], axis=1)
+    observed, pvalues = stats.permutation_pvalues(differences, n_resamples=9999, rng=0)
+    adjusted = stats.holm(pvalues)
+    return [
+        {
+            "a": " · ".join(groups[a]),
+            "b": " · ".join(groups[b]),
+            "metric": metric,
+            "n_images": int(np.isfinite(differences[:, column]).sum()),
+            "mean_difference": float(observed[column]),
+            "p": float(pvalues[column]),
+            "p_holm": float(adjusted[column]),
+        }
+        for column, (a, b) in enumerate(pairs)
+    ]
+
+
 def noise_ceiling(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> dict:
     """How well one half of the participants predicts the other, per image and over the study:
     the best Spearman a model can be expected to reach against a mean of this many people.

@@ -72,6 +72,7 @@ def test_the_results_page_shows_the_table_and_gallery(client, researcher, analys
     assert 'id="summary"' in page and "spearman" in page and "top30_iou" in page
     # 3 bot participants per image: a split-half ceiling exists, and the chart is drawn
     assert 'id="ceiling"' in page and 'id="spearman-chart"' in page and "<svg" in page
+    assert 'id="comparisons"' in page  # integrated_gradients vs xrai
     assert "noise ceiling" in page
     assert len(re.findall(r'src="/research/maps/\d+\.png"', page)) == 4
     map_url = page.split('src="/research/maps/')[1].split('"')[0]
@@ -127,3 +128,35 @@ def test_the_summary_has_a_bootstrap_ci_around_the_mean_and_ignores_nans():
     assert summary["n_images"] == 4 and summary["mean"] == pytest.approx(0.25)
     # the CI of a mean of 4 values lies within their range and around their mean
     assert 0.1 <= summary["ci_low"] < 0.25 < summary["ci_high"] <= 0.4
+
+
+def test_pairwise_comparisons_are_exact_sign_flip_tests_with_holm():
+    from study.selectors import pairwise_comparisons
+
+    def rows(method, values):
+        return [
+            {
+                "model": "m",
+                "method": method,
+                "metric": "spearman",
+                "image_id": i,
+                "target_class": 0,
+                "value": v,
+            }
+            for i, v in enumerate(values)
+        ]
+
+    # a - b = 0.1, 0.2, 0.3 on three images: of the 8 sign patterns only the observed one reaches
+    # a mean of 0.2, so p = 2 * 1/8; a and c are identical (p = 1); c - b as a - b.
+    comparisons = pairwise_comparisons(
+        rows("a", [0.5, 0.6, 0.7]) + rows("b", [0.4, 0.4, 0.4]) + rows("c", [0.5, 0.6, 0.7])
+    )
+    found = {(c["a"], c["b"]): c for c in comparisons}
+    assert set(found) == {("m · a", "m · b"), ("m · a", "m · c"), ("m · b", "m · c")}
+    assert found[("m · a", "m · b")]["mean_difference"] == pytest.approx(0.2)
+    assert found[("m · a", "m · b")]["p"] == pytest.approx(0.25)
+    assert found[("m · a", "m · c")]["p"] == pytest.approx(1.0)
+    assert found[("m · b", "m · c")]["p"] == pytest.approx(0.25)
+    # Holm over 3 tests: 3 * 0.25, then max(0.75, 2 * 0.25), then max(0.75, 1 * 1)
+    assert [found[k]["p_holm"] for k in sorted(found)] == pytest.approx([0.75, 1.0, 0.75])
+    assert all(c["n_images"] == 3 for c in comparisons)
