@@ -231,3 +231,20 @@ def test_region_pictures_and_the_images_csv_need_a_staff_login(client, painted_s
     ):
         response = client.get(path)
         assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def test_the_export_commands_take_the_same_filters_as_the_page(tmp_path, staff_client, painted_study):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    _annotation(painted_study, "B", "img1").delete()  # img1 keeps A's map only
+    for command, page in (("export_images", "images.csv"), ("export_agreement", "agreement.csv")):
+        target = tmp_path / f"{command}.csv"
+        call_command(command, study="test-study", output=str(target), min_annotations=2, stderr=io.StringIO())
+        from_page = staff_client.get(f"/research/test-study/{page}?min_annotations=2").content.decode()
+        assert target.read_bytes().decode() == from_page
+        _, rows = _csv(target.read_bytes())
+        images = {row["image"] for row in rows}
+        assert "img0" in images and "img1" not in images  # img2 has no model maps: images CSV only
+    with pytest.raises(CommandError, match="--min-annotations"):
+        call_command("export_images", study="test-study", min_annotations=-1, stderr=io.StringIO())

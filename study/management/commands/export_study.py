@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from study.exports import write_study_zip
+from study.management.filter_options import add_filter_arguments, filters_from_options
 from study.models import Study
 
 
@@ -16,13 +17,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-csv", action="store_true", help="leave agreement.csv and participants.csv out"
         )
+        add_filter_arguments(parser)
 
     def handle(self, *args, study: str, output: str, no_csv: bool, **options):
         study_obj = Study.objects.filter(slug=study).first()
         if study_obj is None:
             raise CommandError(f"no study with slug {study!r}")
+        filters = filters_from_options(options)
         with open(output, "wb") as handle:
-            manifest = write_study_zip(study=study_obj, out=handle, include_tables=not no_csv)
+            manifest = write_study_zip(
+                study=study_obj, out=handle, include_tables=not no_csv, filters=filters
+            )
         self.stderr.write(
             f"wrote {output}: {len(manifest['human_maps'])} human mean maps, "
             f"{len(manifest['model_maps'])} model maps"
