@@ -1,10 +1,7 @@
-import sys
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from study.exports import write_image_csv
-from study.management.filter_options import add_filter_arguments, filters_from_options
-from study.models import Study
+from study.management import export_options
 
 
 class Command(BaseCommand):
@@ -15,17 +12,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="study slug")
-        parser.add_argument("-o", "--output", default="-", help="CSV file to write ('-' for standard output)")
-        add_filter_arguments(parser)
+        export_options.add_csv_output_argument(parser)
+        export_options.add_filter_arguments(parser)
 
     def handle(self, *args, study: str, output: str, **options):
-        study_obj = Study.objects.filter(slug=study).first()
-        if study_obj is None:
-            raise CommandError(f"no study with slug {study!r}")
-        filters = filters_from_options(options)
-        if output == "-":
-            count = write_image_csv(study=study_obj, out=sys.stdout, filters=filters)
-        else:
-            with open(output, "w", newline="") as handle:
-                count = write_image_csv(study=study_obj, out=handle, filters=filters)
+        study_obj = export_options.study_or_error(study)
+        filters = export_options.filters_from_options(options)
+        count = export_options.write_csv(
+            output, lambda out: write_image_csv(study=study_obj, out=out, filters=filters)
+        )
         self.stderr.write(f"wrote {count} rows")

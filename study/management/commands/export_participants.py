@@ -1,9 +1,7 @@
-import sys
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from study.exports import write_participant_csv
-from study.models import Study
+from study.management import export_options
 
 
 class Command(BaseCommand):
@@ -14,15 +12,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="study slug")
-        parser.add_argument("-o", "--output", default="-", help="CSV file to write ('-' for standard output)")
+        export_options.add_csv_output_argument(parser)
 
     def handle(self, *args, study: str, output: str, **options):
-        study_obj = Study.objects.filter(slug=study).first()
-        if study_obj is None:
-            raise CommandError(f"no study with slug {study!r}")
-        if output == "-":
-            count = write_participant_csv(study=study_obj, out=sys.stdout)
-        else:
-            with open(output, "w", newline="") as handle:
-                count = write_participant_csv(study=study_obj, out=handle)
+        study_obj = export_options.study_or_error(study)
+        count = export_options.write_csv(output, lambda out: write_participant_csv(study=study_obj, out=out))
         self.stderr.write(f"wrote {count} rows")

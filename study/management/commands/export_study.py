@@ -1,8 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from study.exports import write_study_zip
-from study.management.filter_options import add_filter_arguments, filters_from_options
-from study.models import Study
+from study.management import export_options
 
 
 class Command(BaseCommand):
@@ -17,13 +16,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-csv", action="store_true", help="leave agreement.csv and participants.csv out"
         )
-        add_filter_arguments(parser)
+        export_options.add_filter_arguments(parser)
 
     def handle(self, *args, study: str, output: str, no_csv: bool, **options):
-        study_obj = Study.objects.filter(slug=study).first()
-        if study_obj is None:
-            raise CommandError(f"no study with slug {study!r}")
-        filters = filters_from_options(options)
+        study_obj = export_options.study_or_error(study)
+        filters = export_options.filters_from_options(options)
         with open(output, "wb") as handle:
             manifest = write_study_zip(
                 study=study_obj, out=handle, include_tables=not no_csv, filters=filters
