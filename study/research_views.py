@@ -45,9 +45,10 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     filter_form = AnalysisFilterForm(request.GET)
     filters = filter_form.filters()
-    rows = selectors.agreement_rows(study=study, filters=filters)
+    humans = selectors.human_maps(study=study, filters=filters)  # read once for rows and ceiling
+    rows = selectors.agreement_rows(study=study, humans=humans)
     summary = selectors.agreement_summary(rows)
-    ceiling = selectors.noise_ceiling(study=study, filters=filters)
+    ceiling = selectors.noise_ceiling(humans)
     scatter_series = selectors.ceiling_scatter_series(rows, ceiling)
     for row in summary:
         if row["metric"] == "spearman" and ceiling["spearman"] > 0:

@@ -28,7 +28,6 @@ METRICS = {
     "top30_dice": partial(metrics.topk_dice, k=0.3),
     "emd": metrics.emd,
 }
-LOWER_IS_BETTER = ("kld", "emd")
 CEILING_SPLITS = 50
 BOOTSTRAP_RESAMPLES = 1000
 ANALYSIS_PARAMS = {
@@ -154,9 +153,14 @@ def study_saliency_maps(*, study: Study, with_arrays: bool = True):
     return [m for m in maps if hashes.get(m.method) == m.params_hash]
 
 
-def agreement_rows(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
-    """One row per image x model x method x metric (the tidy export)."""
-    humans = human_maps(study=study, filters=filters)
+def agreement_rows(
+    *, study: Study, filters: AnalysisFilters = NO_FILTERS, humans: dict[int, list[np.ndarray]] | None = None
+) -> list[dict]:
+    """One row per image x model x method x metric (the tidy export). ``humans``: the maps
+    ``human_maps`` gives for these filters, when the caller has them already (decoding every
+    painted map is the slow part of reading them)."""
+    if humans is None:
+        humans = human_maps(study=study, filters=filters)
     means = {image_id: mean_human_map(arrays) for image_id, arrays in humans.items()}
     rows = []
     for saliency_map in study_saliency_maps(study=study):
@@ -260,11 +264,11 @@ def pairwise_comparisons(rows: list[dict], *, metric: str = "spearman") -> list[
     ]
 
 
-def noise_ceiling(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> dict:
-    """How well one half of the participants predicts the other, per image and over the study:
-    the best Spearman a model can be expected to reach against a mean of this many people.
-    Images with fewer than two analysed maps have none."""
-    per_image = image_ceilings(human_maps(study=study, filters=filters))
+def noise_ceiling(humans: dict[int, list[np.ndarray]]) -> dict:
+    """How well one half of the participants predicts the other, per image and over the study
+    (``humans`` as from ``human_maps``): the best Spearman a model can be expected to reach
+    against a mean of this many people. Images with fewer than two analysed maps have none."""
+    per_image = image_ceilings(humans)
     values = np.array([split for split, _ in per_image.values()])
     corrected = np.array([brown for _, brown in per_image.values()])
     return {
