@@ -9,6 +9,8 @@ class ModelSpec(models.Model):
         EFFICIENTNET_LITE0 = "efficientnet_lite0_package", "EfficientNet-Lite0 (offline ImageNet weights)"
         TORCHVISION = "torchvision", "torchvision architecture + weights file"
         TIMM = "timm", "timm architecture + weights file"
+        TORCHSCRIPT = "torchscript", "TorchScript file"
+        WATERMARK_CNN = "watermark_cnn", "Built-in biased watermark CNN (train_biased_model)"
 
     name = models.SlugField(unique=True)
     source = models.CharField(max_length=40, choices=Source.choices)
@@ -95,6 +97,7 @@ class ComputeJob(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Done with failures"
+        CANCELLED = "cancelled", "Cancelled"
 
     study = models.ForeignKey("study.Study", on_delete=models.CASCADE, related_name="compute_jobs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -111,3 +114,31 @@ class ComputeJob(models.Model):
 
     def __str__(self) -> str:
         return f"compute job {self.pk} for {self.study.slug}: {self.done_count}/{self.total}"
+
+
+class ComputeUnit(models.Model):
+    """One image x model of a compute job: the prediction and every map the study asks for.
+    Counting units by status (not by incrementing) keeps progress exact when the broker
+    delivers a task twice."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    job = models.ForeignKey(ComputeJob, on_delete=models.CASCADE, related_name="units")
+    image = models.ForeignKey("study.Image", on_delete=models.CASCADE, related_name="compute_units")
+    model = models.ForeignKey(ModelSpec, on_delete=models.CASCADE, related_name="compute_units")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "image", "model"], name="one_unit_per_job_image_model")
+        ]

@@ -37,6 +37,30 @@ class Image(models.Model):
     target_mask_png = models.BinaryField(
         null=True, blank=True, help_text="Binary PNG mask of the target region (attention checks)."
     )
+    thumbnail = models.ImageField(upload_to="thumbnails/", blank=True, editable=False)
+    # Cue-conflict images (shape of one class, texture of another): class_index is the shape's.
+    texture_class_index = models.IntegerField(
+        null=True, blank=True, help_text="Cue-conflict images: the texture's ImageNet class index."
+    )
+    texture_class_name = models.CharField(max_length=200, blank=True)
+    ground_truth_mask_png = models.BinaryField(
+        null=True, blank=True, help_text="Binary PNG mask of the object, for localisation metrics."
+    )
+    ground_truth_boxes = models.JSONField(
+        default=list, blank=True, help_text="Object boxes [[left, top, right, bottom], ...] in pixels."
+    )
+    watermark_box = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Biased-model images: [left, top, right, bottom] of the shortcut watermark, if any.",
+    )
+    # Variants (corrupted copies) are computed by the models but never shown to participants;
+    # their maps are compared with the human map of the original.
+    variant_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="variants"
+    )
+    corruption = models.CharField(max_length=40, blank=True, help_text="e.g. glass_blur")
+    severity = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1-5")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -64,6 +88,14 @@ class Study(models.Model):
         LABEL_OR_PREDICTED = "label_or_predicted", "The labelled class, else the predicted one"
         PREDICTED = "predicted", "The model's predicted class"
         LABEL_AND_PREDICTED = "label_and_predicted", "Both the labelled and the predicted class"
+        SHAPE_AND_TEXTURE = "shape_and_texture", "Cue conflict: both the shape and the texture class"
+
+    class Template(models.TextChoices):
+        CUSTOM = "", "Custom"
+        COMPARE_MODELS = "compare_models", "Compare models"
+        CORRUPTIONS = "corruptions", "Corruptions"
+        CUE_CONFLICT = "cue_conflict", "Cue conflict"
+        BIASED_MODEL = "biased_model", "Biased model"
 
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
@@ -119,6 +151,9 @@ class Study(models.Model):
         default=0.005, help_text="Share of the image that must be painted (value >= 0.05) before submitting."
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    template = models.CharField(
+        max_length=30, choices=Template.choices, default=Template.CUSTOM, blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -164,6 +199,9 @@ class Participant(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     flagged = models.BooleanField(default=False, help_text="Failed an attention check.")
     screened_out = models.BooleanField(default=False)
+    # Excluded participants' data stays stored; the analysis leaves it out.
+    excluded = models.BooleanField(default=False, help_text="Left out of the analysis by a researcher.")
+    exclusion_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         constraints = [
