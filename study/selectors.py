@@ -84,13 +84,15 @@ def analysis_params(filters: AnalysisFilters = NO_FILTERS) -> dict:
 
 
 def analysed_annotations(*, study: Study, filters: AnalysisFilters = NO_FILTERS):
-    """Main-trial annotations of participants not screened out (practice and attention
-    checks are never analysed), and not flagged when the filters say so."""
+    """Main-trial annotations of participants neither screened out nor excluded by a
+    researcher (practice and attention checks are never analysed), and not flagged when the
+    filters say so."""
     annotations = Annotation.objects.filter(
         trial__participant__study=study,
         trial__status=Trial.Status.DONE,
         trial__kind=Trial.Kind.MAIN,
         trial__participant__screened_out=False,
+        trial__participant__excluded=False,
     )
     if filters.exclude_flagged:
         annotations = annotations.filter(trial__participant__flagged=False)
