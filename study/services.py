@@ -12,6 +12,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from study.models import Image, ImageSet, Participant, Study, Trial
+from study.thumbnails import thumbnail_jpeg
 
 RECRUITER_PARAMETERS = {
     "PROLIFIC_PID": "prolific_pid",
@@ -47,6 +48,8 @@ def image_create(
             picture.verify()
         with PILImage.open(io.BytesIO(content)) as picture:
             width, height = picture.size
+            picture.load()  # verify() does not decode: a truncated file fails here
+            thumbnail = thumbnail_jpeg(picture)
     except Exception as error:
         raise ValueError(f"{filename} is not a readable image: {error}") from None
     image = Image(
@@ -59,6 +62,7 @@ def image_create(
         class_name=class_name,
     )
     image.file.save(f"{sha256[:16]}{Path(filename).suffix.lower()}", ContentFile(content), save=False)
+    image.thumbnail.save(f"{sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
     image.save()
     return image
 
@@ -79,13 +83,27 @@ def image_set_target_box(*, image: Image, box: tuple[int, int, int, int]) -> Non
 
 
 def image_fill_file_facts(image: Image) -> None:
-    """For images uploaded through the admin: hash and size from the file."""
+    """For images uploaded through the admin: hash, size and thumbnail from the file."""
+    previous_sha256 = image.sha256
     image.file.open("rb")
     content = image.file.read()
     image.file.seek(0)
     image.sha256 = hashlib.sha256(content).hexdigest()
     with PILImage.open(io.BytesIO(content)) as picture:
         image.width, image.height = picture.size
+        if image.sha256 != previous_sha256 or not image.thumbnail:
+            picture.load()
+            thumbnail = thumbnail_jpeg(picture)
+            image.thumbnail.save(f"{image.sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
+
+
+def image_thumbnail_fill(image: Image) -> None:
+    """Give an image stored before thumbnails existed its thumbnail."""
+    with image.file.open("rb") as handle, PILImage.open(handle) as picture:
+        picture.load()
+        thumbnail = thumbnail_jpeg(picture)
+    image.thumbnail.save(f"{image.sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
+    image.save(update_fields=["thumbnail"])
 
 
 def _least_assigned(images, count: int) -> list[int]:
