@@ -135,6 +135,15 @@ SPECTACULAR_SETTINGS = {
 ANNOTATION_MAX_BYTES = env_int("ANNOTATION_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ANNOTATION_MAX_BYTES + 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# The admin's "Upload images" form takes many files at once (a ZIP counts as one).
+DATA_UPLOAD_MAX_NUMBER_FILES = 1000
+
+# Image import (manage.py import_images, the admin upload form): limits against oversize
+# images and ZIP bombs. An image above the megapixel limit is refused, not downscaled.
+IMAGE_IMPORT_MAX_MEGAPIXELS = env_int("IMAGE_IMPORT_MAX_MEGAPIXELS", 40, minimum=1)
+IMAGE_IMPORT_MAX_FILES = env_int("IMAGE_IMPORT_MAX_FILES", 10_000, minimum=1)
+IMAGE_IMPORT_MAX_TOTAL_MB = env_int("IMAGE_IMPORT_MAX_TOTAL_MB", 1024, minimum=1)
+IMAGE_IMPORT_MAX_COMPRESSION_RATIO = env_int("IMAGE_IMPORT_MAX_COMPRESSION_RATIO", 100, minimum=1)
 
 # Celery. The embedded default needs no server: kombu's filesystem transport.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -163,6 +172,28 @@ SALIENCY_BATCH_SIZE = env_int("SALIENCY_BATCH_SIZE", 0, minimum=0)
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# DJANGO_PRODUCTION=true: behind HTTPS on a public host. Everything `check --deploy` asks
+# for, so that a forgotten variable cannot leave the participant pages on plain HTTP.
+PRODUCTION = env_bool("DJANGO_PRODUCTION", False)
+if PRODUCTION:
+    if DEBUG:
+        raise SettingError("DJANGO_DEBUG must be false when DJANGO_PRODUCTION is true")
+    if SECRET_KEY == "embedded-default-insecure-key-change-me":
+        raise SettingError("DJANGO_SECRET_KEY must be set when DJANGO_PRODUCTION is true")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    # TLS usually ends at a proxy that sets X-Forwarded-Proto; set false to redirect there instead.
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+    # The health endpoints answer plain HTTP probes from the load balancer or orchestrator.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz"]
+
+# Workers write a heartbeat row this often; /healthz/worker calls a worker alive when its
+# last beat is younger than three intervals.
+WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_S", 15, minimum=1)
 
 LOGGING = {
     "version": 1,
