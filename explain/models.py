@@ -142,3 +142,19 @@ class ComputeUnit(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["job", "image", "model"], name="one_unit_per_job_image_model")
         ]
+
+
+class WorkerHeartbeat(models.Model):
+    """The last sign of life of one Celery worker process, for /healthz/worker. In the
+    database so that the web servers see workers on other machines."""
+
+    hostname = models.CharField(max_length=200, unique=True)
+    pid = models.PositiveIntegerField()
+    queues = models.JSONField(default=list)
+    device = models.CharField(max_length=100, help_text="cuda:0 (name) or cpu")
+    cuda_visible_devices = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} ({self.device}), last seen {self.last_seen:%Y-%m-%d %H:%M:%S}"
