@@ -65,6 +65,64 @@ class StudyAdmin(admin.ModelAdmin):
     filter_horizontal = ("model_specs",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = [compute_maps]
+    list_filter = ("status", "template")
+    readonly_fields = ("template",)
+    change_list_template = "admin/study/study/change_list.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path(
+                "from-template/",
+                self.admin_site.admin_view(self.from_template_view),
+                name="study_study_from_template",
+            ),
+            *super().get_urls(),
+        ]
+
+    def from_template_view(self, request):
+        """The admin's "New study from a template" page: a form, then one service call."""
+        from django.shortcuts import redirect
+        from django.template.response import TemplateResponse
+
+        from study.admin_forms import StudyFromTemplateForm
+        from study.presets import PRESETS, PresetError, study_from_template
+
+        if not self.has_add_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = StudyFromTemplateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                study = study_from_template(
+                    template=data["template"],
+                    image_set=data["image_set"],
+                    models=list(data["models"]),
+                    title=data["title"],
+                    slug=data["slug"],
+                    methods=data["methods"],
+                    corruptions=data["corruptions"],
+                    severities=data["severities"],
+                )
+            except (PresetError, ValueError) as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(request, f"created {study.slug} from the {study.get_template_display()} template")
+                if data["compute_now"]:
+                    job = compute_job_create(study=study)
+                    self.message_user(request, f"{study.slug}: queued {job.total} image x model units")
+                return redirect("admin:study_study_change", study.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "New study from a template",
+            "form": form,
+            "presets": PRESETS,
+        }
+        return TemplateResponse(request, "admin/study/study/from_template.html", context)
 
     @admin.display(description="Links")
     def links(self, study):
