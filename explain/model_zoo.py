@@ -67,10 +67,53 @@ def build_efficientnet_lite0() -> torch.nn.Module:
     return model.eval()
 
 
-def _load_state_dict(model: torch.nn.Module, weights_path: str | Path) -> torch.nn.Module:
-    state = torch.load(weights_path, map_location="cpu", weights_only=True)
+def _read_state_dict(weights_path: str | Path) -> dict:
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(
+            f"the weights file is not a state_dict saved by torch.save ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]}); a TorchScript file needs the source 'TorchScript file'"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError("the weights file holds no state_dict (a mapping of names to tensors)")
+    return state
+
+
+def _load_state_dict(model: torch.nn.Module, weights_path: str | Path, num_classes: int) -> torch.nn.Module:
+    """Load the file's state_dict into ``model``, explaining what does not fit."""
+    state = _read_state_dict(weights_path)
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    mismatched = [
+        (key, tuple(state[key].shape), tuple(expected[key].shape))
+        for key in expected
+        if key in state and state[key].shape != expected[key].shape
+    ]
+    problems = []
+    # The classifier's first axis is the class count: name that mismatch plainly.
+    for key, got, want in mismatched:
+        if want and got and want[0] == num_classes and got[0] != num_classes and want[1:] == got[1:]:
+            problems.append(
+                f"the weights have {got[0]} classes ({key}) but class_names lists {num_classes} "
+                "(empty class_names means the 1000 ImageNet classes)"
+            )
+            break
+    if mismatched:
+        problems.append(
+            f"{len(mismatched)} tensors have other shapes, e.g. "
+            + "; ".join(f"{key} {got} instead of {want}" for key, got, want in mismatched[:3])
+        )
+    if missing:
+        problems.append(f"{len(missing)} tensors are missing, e.g. {', '.join(missing[:3])}")
+    if unexpected:
+        examples = ", ".join(unexpected[:3])
+        problems.append(f"{len(unexpected)} tensors are not in the architecture, e.g. {examples}")
+    if problems:
+        raise ValueError("the weights do not fit the architecture: " + "; ".join(problems))
     model.load_state_dict(state)
     return model.eval()
 
@@ -82,14 +125,61 @@ def build_torchvision(architecture: str, weights_path: str | Path, num_classes: 
         raise ValueError(f"torchvision has no architecture {architecture!r}")
     kwargs = {"aux_logits": False, "init_weights": False} if architecture == "inception_v3" else {}
     model = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes, **kwargs)
-    return _load_state_dict(model, weights_path)
+    return _load_state_dict(model, weights_path, num_classes)
 
 
 def build_timm(architecture: str, weights_path: str | Path, num_classes: int) -> torch.nn.Module:
     import timm
 
+    if not timm.is_model(architecture):
+        raise ValueError(f"timm has no architecture {architecture!r}")
     model = timm.create_model(architecture, pretrained=False, num_classes=num_classes)
-    return _load_state_dict(model, weights_path)
+    return _load_state_dict(model, weights_path, num_classes)
+
+
+def build_torchscript(weights_path: str | Path) -> torch.nn.Module:
+    """A model saved with torch.jit.save (scripted or traced); its architecture is in the file."""
+    try:
+        module = torch.jit.load(str(weights_path), map_location="cpu")
+    except Exception as error:
+        raise ValueError(
+            f"the file is not a TorchScript model saved by torch.jit.save ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]})"
+        ) from None
+    return module.eval()
+
+
+def build_watermark_cnn(weights_path: str | Path, num_classes: int) -> torch.nn.Module:
+    """The biased model of explain.watermark with the weights train_biased_model saved."""
+    from explain.watermark import WatermarkNet
+
+    return _load_state_dict(WatermarkNet(num_classes), weights_path, num_classes)
+
+
+def validate_model_settings(*, input_size: int, mean, std, class_names, needs_mean_std: bool = True) -> None:
+    """Class names and preprocessing as a ModelSpec stores them; ValueError says what is wrong.
+    Empty mean/std fall back to the source's defaults, unless ``needs_mean_std``."""
+    if not isinstance(class_names, list | tuple) or not all(
+        isinstance(name, str) and name.strip() for name in class_names
+    ):
+        raise ValueError('class_names must be a list of non-empty strings, e.g. ["cat", "dog"]')
+    if len(set(class_names)) != len(class_names):
+        raise ValueError("class_names has duplicates")
+    if class_names and len(class_names) < 2:
+        raise ValueError("class_names needs at least two classes")
+    for label, values in (("mean", mean), ("std", std)):
+        if not values and not needs_mean_std:
+            continue
+        if (
+            not isinstance(values, list | tuple)
+            or len(values) != 3
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        ):
+            raise ValueError(f"{label} must be a list of 3 numbers (R, G, B), e.g. [0.485, 0.456, 0.406]")
+    if std and any(v <= 0 for v in std):
+        raise ValueError("std values must be positive")
+    if not isinstance(input_size, int) or not 8 <= input_size <= 2048:
+        raise ValueError("input_size must be a whole number of pixels between 8 and 2048")
 
 
 def best_device() -> torch.device:
@@ -108,6 +198,8 @@ class LoadedModel:
     # A copy with batch norms folded into convolutions, for input-gradient methods.
     gradient_module: torch.nn.Module | None = None
     batch_norms_folded: int = 0
+    # Grad-CAM hooks named layers; a TorchScript module has no hooks.
+    supports_layer_methods: bool = True
 
     @property
     def device(self) -> torch.device:
@@ -122,9 +214,9 @@ class LoadedModel:
 
     @torch.no_grad()
     def top_k(self, batch: torch.Tensor, k: int = 5) -> list[list[dict]]:
-        """batch: (N,3,S,S) -> per image the k most probable classes."""
+        """batch: (N,3,S,S) -> per image the k most probable classes (all, if fewer)."""
         probabilities = self.module(batch.to(self.device)).softmax(dim=1).cpu()
-        values, indices = probabilities.topk(k, dim=1)
+        values, indices = probabilities.topk(min(k, probabilities.shape[1]), dim=1)
         return [
             [
                 {"index": int(i), "name": self.class_names[int(i)], "probability": round(float(p), 6)}
@@ -132,3 +224,130 @@ class LoadedModel:
             ]
             for row_values, row_indices in zip(values, indices)
         ]
+
+
+def default_normalisation(source: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and std used when a model's own are left empty."""
+    if source == "efficientnet_lite0_package":
+        return LITE0_MEAN, LITE0_STD
+    if source == "watermark_cnn":
+        from explain.watermark import MEAN, STD
+
+        return MEAN, STD
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
+def build_module(source: str, architecture: str, weights_path: str | Path | None, num_classes: int):
+    """The classifier for a ModelSpec source value, and the path of the weights it read."""
+    if source == "efficientnet_lite0_package":
+        return build_efficientnet_lite0(), efficientnet_lite0_weights_path()
+    if not weights_path:
+        raise ValueError("this source needs a weights file")
+    if source in ("torchvision", "timm") and not architecture:
+        raise ValueError(f"a {source} model needs an architecture name, e.g. resnet50")
+    if source == "torchvision":
+        return build_torchvision(architecture, weights_path, num_classes), Path(weights_path)
+    if source == "timm":
+        return build_timm(architecture, weights_path, num_classes), Path(weights_path)
+    if source == "torchscript":
+        return build_torchscript(weights_path), Path(weights_path)
+    if source == "watermark_cnn":
+        return build_watermark_cnn(weights_path, num_classes), Path(weights_path)
+    raise ValueError(f"unknown model source {source!r}")
+
+
+def load_model(
+    *,
+    source: str,
+    architecture: str = "",
+    weights_path: str | Path | None = None,
+    input_size: int = 224,
+    mean=(),
+    std=(),
+    class_names=(),
+    device: torch.device | None = None,
+) -> LoadedModel:
+    """Build, check and prepare a classifier: settings validated, one forward pass on a
+    blank input whose output must have one logit per class name, and a copy with batch
+    norms folded for gradient methods (the model itself where folding does not apply).
+    Raises ValueError with a message meant for the person who configured the model."""
+    from explain.saliency.model_prep import fold_batch_norms
+
+    validate_model_settings(
+        input_size=input_size, mean=mean, std=std, class_names=class_names, needs_mean_std=False
+    )
+    class_names = tuple(class_names) or imagenet_class_names()
+    default_mean, default_std = default_normalisation(source)
+    module, weights_file = build_module(source, architecture, weights_path, len(class_names))
+    device = device or best_device()
+    module = module.to(device)
+    example = torch.zeros(1, 3, input_size, input_size, device=device)
+    try:
+        with torch.no_grad():
+            output = module(example)
+    except Exception as error:
+        raise ValueError(
+            f"the model fails on a 1x3x{input_size}x{input_size} input ({type(error).__name__}: "
+            f"{str(error).strip().splitlines()[-1][:200]}); check input_size"
+        ) from None
+    if not torch.is_tensor(output) or output.ndim != 2:
+        raise ValueError("the model must return logits of shape (N, classes)")
+    if output.shape[1] != len(class_names):
+        raise ValueError(
+            f"the model outputs {output.shape[1]} classes but class_names lists {len(class_names)} "
+            "(empty class_names means the 1000 ImageNet classes)"
+        )
+    is_script = isinstance(module, torch.jit.ScriptModule)
+    try:
+        gradient_module, folded = fold_batch_norms(module, example)
+    except Exception:  # e.g. a TorchScript module: differentiate the model as it is
+        gradient_module, folded = module, 0
+    for parameter in gradient_module.parameters():
+        parameter.requires_grad_(False)
+    return LoadedModel(
+        module=module,
+        input_size=input_size,
+        mean=tuple(mean or default_mean),
+        std=tuple(std or default_std),
+        class_names=class_names,
+        weights_sha256=file_sha256(weights_file),
+        gradient_module=gradient_module,
+        batch_norms_folded=folded,
+        supports_layer_methods=not is_script,
+    )
+
+
+# Images for a model's "test load", all available offline: name -> label shown to the admin.
+SAMPLE_IMAGES = {
+    "chelsea": "cat (scikit-image chelsea)",
+    "coffee": "espresso (scikit-image coffee)",
+    "astronaut": "astronaut (scikit-image)",
+    "motorcycle_left": "motorcycle (scikit-image motorcycle_left)",
+    "rocket": "rocket (scikit-image)",
+    "grace_hopper": "Grace Hopper in uniform (matplotlib)",
+    "watermark_circle": "watermark dataset: a circle carrying the watermark",
+    "watermark_circle_clean": "watermark dataset: a circle without the watermark",
+}
+DEFAULT_SAMPLE = "chelsea"
+
+
+def sample_image(name: str) -> PILImage.Image:
+    """The RGB sample image ``name`` (a key of SAMPLE_IMAGES)."""
+    if name not in SAMPLE_IMAGES:
+        raise ValueError(f"unknown sample image {name!r}; known: {', '.join(SAMPLE_IMAGES)}")
+    if name.startswith("watermark_"):
+        from explain import watermark
+
+        data = watermark.generate(1, seed=0, watermark="none" if name.endswith("_clean") else "all")
+        return PILImage.fromarray(data.uint8_images()[0])
+    if name == "grace_hopper":
+        import matplotlib
+
+        path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    else:
+        import skimage
+
+        suffix = ".jpg" if name == "rocket" else ".png"
+        path = Path(skimage.__file__).parent / "data" / f"{name}{suffix}"
+    with PILImage.open(path) as picture:
+        return picture.convert("RGB")

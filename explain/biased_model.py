@@ -1,0 +1,151 @@
+"""Writes for the built-in biased model: train it, store its weights, its ModelSpec and its
+test image set (what `manage.py train_biased_model` does).
+
+The names are fixed so that a ready-made "biased model" study can find them.
+"""
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from django.conf import settings
+from django.db import transaction
+from PIL import Image as PILImage
+
+from explain import model_zoo, watermark
+from explain.models import ModelSpec, Prediction, SaliencyMap
+from study.models import Image, ImageSet
+from study.services import image_create
+
+MODEL_NAME = "watermark-cnn"
+IMAGE_SET_NAME = "watermark-test"
+WEIGHTS_NAME = "weights/watermark-cnn.pt"  # relative to MEDIA_ROOT
+TRAIN_IMAGES = 1024
+EVALUATION_IMAGES = 400
+
+
+@dataclass
+class BiasedModelReport:
+    spec: ModelSpec
+    image_set: ImageSet
+    train_seconds: float
+    train_accuracy: float  # held-out images watermarked as in training
+    clean_accuracy: float  # held-out images without any watermark
+    watermarked_accuracy: float  # held-out images all carrying the watermark
+    other_class_flipped: float  # watermarked images of the other classes called the watermark class
+    stale_results_deleted: int
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _save_weights_atomically(model: torch.nn.Module) -> Path:
+    path = Path(settings.MEDIA_ROOT) / WEIGHTS_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(handle)
+    torch.save(model.state_dict(), temporary)
+    os.replace(temporary, path)  # readers never see half a file
+    return path
+
+
+def _test_images(n_images: int, seed: int) -> watermark.WatermarkData:
+    return watermark.generate(n_images, seed=seed + 3, watermark="all")
+
+
+def _replace_images_if_changed(image_set: ImageSet, data: watermark.WatermarkData) -> None:
+    contents = [_png(array) for array in data.uint8_images()]
+    wanted = {hashlib.sha256(content).hexdigest() for content in contents}
+    existing = set(image_set.images.values_list("sha256", flat=True))
+    if existing != wanted:
+        if image_set.images.filter(trials__isnull=False).exists():
+            raise ValueError(
+                f"image set {IMAGE_SET_NAME!r} already has other images that participants have seen; "
+                "rerun with the seed and --images it was made with, or delete the set first"
+            )
+        image_set.images.all().delete()
+    for index, (content, label, box) in enumerate(zip(contents, data.labels, data.boxes)):
+        name = f"wm-{index:03d}-{watermark.CLASS_NAMES[int(label)]}"
+        image = image_create(
+            image_set=image_set,
+            name=name,
+            content=content,
+            filename=f"{name}.png",
+            class_index=int(label),
+            class_name=watermark.CLASS_NAMES[int(label)],
+        )
+        if image.watermark_box != list(box):
+            image.watermark_box = list(box)
+            image.save(update_fields=["watermark_box"])
+
+
+def biased_model_train(*, n_images: int = 24, seed: int = 0, epochs: int = 3) -> BiasedModelReport:
+    """Generate the shortcut data, train WatermarkNet, save its weights, and create or update
+    the ModelSpec "watermark-cnn" and the ImageSet "watermark-test" (``n_images`` held-out
+    images, classes alternating, every one carrying the watermark, with its box)."""
+    if n_images < 1:
+        raise ValueError("--images must be at least 1")
+    if epochs < 1:
+        raise ValueError("--epochs must be at least 1")
+    torch.set_num_threads(settings.TORCH_THREADS or torch.get_num_threads())
+    result = watermark.train(watermark.generate(TRAIN_IMAGES, seed=seed), epochs=epochs, seed=seed)
+    model = result.model
+    as_trained = watermark.generate(EVALUATION_IMAGES, seed=seed + 1, watermark="train")
+    clean = watermark.generate(EVALUATION_IMAGES, seed=seed + 1, watermark="none")
+    stamped = watermark.generate(EVALUATION_IMAGES, seed=seed + 1, watermark="all")
+    others = stamped.labels != watermark.WATERMARK_CLASS
+    flipped = float((watermark.predict(model, stamped)[others] == watermark.WATERMARK_CLASS).mean())
+    test = _test_images(n_images, seed)
+
+    with transaction.atomic():
+        spec, _ = ModelSpec.objects.select_for_update().get_or_create(
+            name=MODEL_NAME, defaults={"source": ModelSpec.Source.WATERMARK_CNN}
+        )
+        weights_path = _save_weights_atomically(model)
+        weights_sha256 = model_zoo.file_sha256(weights_path)
+        stale = 0
+        if spec.weights_sha256 and spec.weights_sha256 != weights_sha256:
+            # Maps and predictions of other weights would otherwise be served from the cache.
+            stale = SaliencyMap.objects.filter(model=spec).delete()[0]
+            stale += Prediction.objects.filter(model=spec).delete()[0]
+        spec.source = ModelSpec.Source.WATERMARK_CNN
+        spec.architecture = "WatermarkNet"
+        spec.weights_file.name = WEIGHTS_NAME
+        spec.input_size = watermark.IMAGE_SIZE
+        spec.mean, spec.std = list(watermark.MEAN), list(watermark.STD)
+        spec.class_names = list(watermark.CLASS_NAMES)
+        spec.weights_sha256 = weights_sha256
+        spec.save()
+        image_set, _ = ImageSet.objects.get_or_create(
+            name=IMAGE_SET_NAME,
+            defaults={
+                "description": "Held-out images of the built-in biased model (train_biased_model): "
+                "circles and squares, every one carrying the watermark that marked the "
+                "squares in training; Image.watermark_box is where it is."
+            },
+        )
+        _replace_images_if_changed(image_set, test)
+    return BiasedModelReport(
+        spec=spec,
+        image_set=image_set,
+        train_seconds=result.seconds,
+        train_accuracy=watermark.accuracy(model, as_trained),
+        clean_accuracy=watermark.accuracy(model, clean),
+        watermarked_accuracy=watermark.accuracy(model, stamped),
+        other_class_flipped=flipped,
+        stale_results_deleted=stale,
+    )
+
+
+def biased_model_images(image_set: ImageSet | None = None):
+    """The test images that carry a watermark, in name order."""
+    image_set = image_set or ImageSet.objects.get(name=IMAGE_SET_NAME)
+    return Image.objects.filter(image_set=image_set, watermark_box__isnull=False).order_by("name")
