@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+import os
 import time
 
 import numpy as np
@@ -15,7 +16,6 @@ from PIL import Image as PILImage
 
 from explain import model_zoo, saliency
 from explain.models import ComputeJob, ModelSpec, Prediction, SaliencyMap
-from explain.saliency.model_prep import fold_batch_norms
 from study.models import Image, Study
 
 logger = logging.getLogger(__name__)
@@ -105,56 +105,92 @@ def _configure_torch_threads() -> None:
         torch.set_num_threads(settings.TORCH_THREADS)
 
 
+def _weights_path(spec: ModelSpec) -> str | None:
+    if spec.source == ModelSpec.Source.EFFICIENTNET_LITE0:
+        return None
+    if not spec.weights_file:
+        raise ValueError(f"model {spec.name} needs a weights file")
+    return spec.weights_file.path
+
+
+def _model_build(spec: ModelSpec) -> model_zoo.LoadedModel:
+    """Build ``spec``'s classifier afresh (no cache) and record its weights' hash."""
+    _configure_torch_threads()
+    loaded = model_zoo.load_model(
+        source=spec.source,
+        architecture=spec.architecture,
+        weights_path=_weights_path(spec),
+        input_size=spec.input_size,
+        mean=spec.mean,
+        std=spec.std,
+        class_names=spec.class_names,
+    )
+    if spec.pk and spec.weights_sha256 != loaded.weights_sha256:
+        ModelSpec.objects.filter(pk=spec.pk).update(weights_sha256=loaded.weights_sha256)
+        spec.weights_sha256 = loaded.weights_sha256
+    return loaded
+
+
 def model_spec_load(spec: ModelSpec) -> model_zoo.LoadedModel:
-    """Build the classifier of ``spec`` once per process, on the GPU when there is one."""
+    """Build the classifier of ``spec`` once per process, on the GPU when there is one.
+    Raises ValueError with a clear message when the model cannot be built or does not fit
+    its class names (see model_zoo.load_model)."""
+    weights_path = _weights_path(spec)
+    # A retrained or re-uploaded file under the same name must not be served from the cache.
+    stamp = (os.stat(weights_path).st_mtime_ns, os.stat(weights_path).st_size) if weights_path else None
     key = (
         spec.pk,
         spec.source,
         spec.architecture,
         spec.weights_file.name,
+        stamp,
         spec.input_size,
         tuple(spec.mean),
         tuple(spec.std),
+        tuple(spec.class_names),
     )
     if key in _loaded_models:
         return _loaded_models[key]
-    _configure_torch_threads()
-    class_names = tuple(spec.class_names) or model_zoo.imagenet_class_names()
-    if spec.source == ModelSpec.Source.EFFICIENTNET_LITE0:
-        module = model_zoo.build_efficientnet_lite0()
-        weights_path = model_zoo.efficientnet_lite0_weights_path()
-        mean, std = spec.mean or model_zoo.LITE0_MEAN, spec.std or model_zoo.LITE0_STD
-    else:
-        if not spec.weights_file:
-            raise ValueError(f"model {spec.name} needs a weights file")
-        weights_path = spec.weights_file.path
-        builder = (
-            model_zoo.build_torchvision
-            if spec.source == ModelSpec.Source.TORCHVISION
-            else model_zoo.build_timm
-        )
-        module = builder(spec.architecture, weights_path, len(class_names))
-        mean, std = spec.mean or model_zoo.IMAGENET_MEAN, spec.std or model_zoo.IMAGENET_STD
-    weights_sha256 = model_zoo.file_sha256(weights_path)
-    if spec.weights_sha256 != weights_sha256:
-        ModelSpec.objects.filter(pk=spec.pk).update(weights_sha256=weights_sha256)
-    module = module.to(model_zoo.best_device())
-    example = torch.zeros(1, 3, spec.input_size, spec.input_size, device=model_zoo.best_device())
-    gradient_module, folded = fold_batch_norms(module, example)
-    for parameter in gradient_module.parameters():
-        parameter.requires_grad_(False)
-    loaded = model_zoo.LoadedModel(
-        module=module,
-        input_size=spec.input_size,
-        mean=tuple(mean),
-        std=tuple(std),
-        class_names=class_names,
-        weights_sha256=weights_sha256,
-        gradient_module=gradient_module,
-        batch_norms_folded=folded,
-    )
+    loaded = _model_build(spec)
     _loaded_models[key] = loaded
     return loaded
+
+
+def model_spec_check(spec: ModelSpec, weights_path: str | None = None) -> model_zoo.LoadedModel:
+    """Build an (unsaved) spec to see that it works, with the weights at ``weights_path``
+    (e.g. an upload not stored yet) instead of its own file. ValueError if it does not."""
+    if weights_path is None and spec.source != ModelSpec.Source.EFFICIENTNET_LITE0:
+        weights_path = _weights_path(spec)
+    return model_zoo.load_model(
+        source=spec.source,
+        architecture=spec.architecture,
+        weights_path=weights_path,
+        input_size=spec.input_size,
+        mean=spec.mean,
+        std=spec.std,
+        class_names=spec.class_names,
+    )
+
+
+def model_spec_test_load(*, spec: ModelSpec, sample: str = model_zoo.DEFAULT_SAMPLE) -> dict:
+    """Build ``spec`` afresh, time it, and classify one sample image: what the admin's
+    "Test load" shows. Records the weights' hash on the spec."""
+    started = time.perf_counter()
+    loaded = _model_build(spec)
+    load_seconds = time.perf_counter() - started
+    picture = model_zoo.sample_image(sample)
+    started = time.perf_counter()
+    top5 = loaded.top_k(loaded.preprocess(picture)[None])[0]
+    return {
+        "sample": sample,
+        "top5": top5,
+        "load_seconds": load_seconds,
+        "predict_seconds": time.perf_counter() - started,
+        "weights_sha256": loaded.weights_sha256,
+        "device": str(loaded.device),
+        "batch_norms_folded": loaded.batch_norms_folded,
+        "classes": len(loaded.class_names),
+    }
 
 
 def model_space_values(method: str, loaded: model_zoo.LoadedModel) -> dict:
@@ -206,6 +242,11 @@ def saliency_map_get_or_create(
     if existing:
         return existing
     loaded = model_spec_load(spec)
+    if method in saliency.LAYER_METHODS and not loaded.supports_layer_methods:
+        raise ValueError(
+            f"{method} needs the model's named layers, which the TorchScript model {spec.name} does not "
+            "expose; use another method, or add the model as torchvision/timm weights"
+        )
     batch = _model_input(image, loaded).to(loaded.device)
     started = time.perf_counter()
     # Layer-based methods need the model's own modules; the others run on the folded copy.
