@@ -6,21 +6,21 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
-from study import corruptions
+from study.corruptions import CORRUPTIONS, SEVERITIES
 from study.models import Image, ImageSet
 from study.variants import DEFAULT_CORRUPTIONS, image_set_variants_create, image_variants_create
 
 
 class VariantsForm(forms.Form):
     corruptions = forms.MultipleChoiceField(
-        choices=[(name, name.replace("_", " ")) for name in corruptions.CORRUPTIONS],
+        choices=[(name, name.replace("_", " ")) for name in CORRUPTIONS],
         initial=list(DEFAULT_CORRUPTIONS),
         widget=forms.CheckboxSelectMultiple,
     )
     severities = forms.TypedMultipleChoiceField(
-        choices=[(s, str(s)) for s in corruptions.SEVERITIES],
+        choices=[(s, str(s)) for s in SEVERITIES],
         coerce=int,
-        initial=list(corruptions.SEVERITIES),
+        initial=list(SEVERITIES),
         widget=forms.CheckboxSelectMultiple,
         help_text="ImageNet-C's severities: 1 mild to 5 strongest.",
     )
