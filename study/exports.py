@@ -40,9 +40,13 @@ COLUMNS = [
     "image",
     "image_sha256",
     "class_name",
+    "original",  # variants: the original whose human mean they are scored against; empty for originals
+    "corruption",
+    "severity",
     "model",
     "method",
     "target_class",
+    "target",  # shape / texture (cue conflict), label or predicted
     "n_participants",
     "metric",
     "value",
@@ -155,6 +159,8 @@ PARTICIPANT_COLUMNS = [
     "finished_at",
     "flagged",
     "screened_out",
+    "excluded",
+    "exclusion_reason",
     "position",
     "image",
     "image_sha256",
@@ -209,8 +215,35 @@ def write_participant_csv(*, study: Study, out: TextIO) -> int:
             {
                 **row,
                 **{column: spreadsheet_safe(row[column]) for column in PARTICIPANT_TYPED_COLUMNS},
+                "exclusion_reason": spreadsheet_safe(row["exclusion_reason"]),
                 "coverage": None if row["coverage"] is None else f"{row['coverage']:.6g}",
                 "analysis_params": analysis_params,
+                "code_version": version,
+            }
+        )
+    return len(rows)
+
+
+WATERMARK_COLUMNS = [
+    "image", "class", "model", "method", "target_class", "target", "predicted_class",
+    "on_watermark", "on_control", "code_version",
+]
+
+
+def write_watermark_csv(*, study: Study, out: TextIO) -> int:
+    """Write one row per model map of an image carrying a watermark; return the row count."""
+    from study.shortcut_selectors import watermark_rows
+
+    writer = csv.DictWriter(out, fieldnames=WATERMARK_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    version = code_version()
+    rows = watermark_rows(study=study)
+    for row in rows:
+        writer.writerow(
+            {
+                **row,
+                "on_watermark": _number(row["on_watermark"]),
+                "on_control": _number(row["on_control"]),
                 "code_version": version,
             }
         )

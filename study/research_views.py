@@ -6,19 +6,23 @@ import tempfile
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import BadRequest
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from analysis.figures import Bar, bar_chart_svg, scatter_svg
 from analysis.render import overlay_png, region_png
-from explain.models import SaliencyMap
-from explain.services import compute_job_create
-from study import selectors
+from analysis.severity_chart import severity_chart_svg
+from annotations.models import Annotation
+from explain.models import ComputeJob, SaliencyMap
+from explain.services import compute_job_cancel, compute_job_create, compute_job_retry
+from study import exports, selectors, services, shortcut_selectors, variant_selectors
 from study.exports import write_agreement_csv, write_image_csv, write_participant_csv, write_study_zip
 from study.forms import AnalysisFilterForm
-from study.models import Image, Study
+from study.models import Image, Participant, Study
 
 
 @staff_member_required
@@ -46,7 +50,8 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
     filter_form = AnalysisFilterForm(request.GET)
     filters = filter_form.filters()
     humans = selectors.human_maps(study=study, filters=filters)  # read once for rows and ceiling
-    rows = selectors.agreement_rows(study=study, humans=humans)
+    all_rows = selectors.agreement_rows(study=study, humans=humans)
+    rows = [row for row in all_rows if not row["original"]]  # variants: the Corruptions section
     summary = selectors.agreement_summary(rows)
     ceiling = selectors.noise_ceiling(humans)
     scatter_series = selectors.ceiling_scatter_series(rows, ceiling)
@@ -84,7 +89,42 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         "region_percents": selectors.REGION_PERCENTS,
         "participant_url": request.build_absolute_uri(f"/s/{study.slug}/"),
     }
+    if study.image_set.images.filter(watermark_box__isnull=False).exists():
+        context["watermark"] = shortcut_selectors.watermark_summary(shortcut_selectors.watermark_rows(study=study))
+        context["watermark_humans"] = shortcut_selectors.human_watermark_share(study=study)
+    context.update(_variant_sections(study, all_rows))
     return render(request, "research/results.html", context)
+
+
+def _variant_sections(study: Study, rows: list[dict]) -> dict:
+    """The "Corruptions" section's data when the study's set has variants, the "Cue
+    conflict" section's when the study explains shape and texture."""
+    sections = {}
+    if variant_selectors.has_variants(study):
+        changes = variant_selectors.prediction_changes(study=study)
+        curves = variant_selectors.severity_curves(rows)
+        chart = severity_chart_svg(curves, y_label="mean Spearman with the original's human mean")
+        sections["corruptions"] = {
+            "chart": _inline_svg(chart) if curves else "",
+            "changes": changes,
+            "flips": variant_selectors.flip_summary(changes),
+        }
+    if variant_selectors.is_cue_conflict(study):
+        sections["cue_conflict"] = {
+            "agreement": variant_selectors.cue_conflict_agreement(rows),
+            "shape_bias": variant_selectors.shape_bias(study=study),
+        }
+    return sections
+
+
+@staff_member_required
+def watermark_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """One row per map of a watermarked image: its mass share on the watermark and control box."""
+    study = get_object_or_404(Study, slug=slug)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-watermark.csv"'
+    exports.write_watermark_csv(study=study, out=response)
+    return response
 
 
 @staff_member_required
@@ -97,6 +137,32 @@ def study_compute(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, f"Queued {job.total} image x model units.")
+    return redirect("research_results", slug=slug)
+
+
+@staff_member_required
+@require_POST
+def compute_job_retry_failed(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = get_object_or_404(ComputeJob, pk=job_id, study__slug=slug)
+    try:
+        unit_ids = compute_job_retry(job_id=job.pk)
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Re-queued {len(unit_ids)} unit(s) of job {job.pk}.")
+    return redirect("research_results", slug=slug)
+
+
+@staff_member_required
+@require_POST
+def compute_job_cancel_pending(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = get_object_or_404(ComputeJob, pk=job_id, study__slug=slug)
+    try:
+        cancelled = compute_job_cancel(job_id=job.pk)
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Cancelled job {job.pk}: {cancelled} pending units; running units finish.")
     return redirect("research_results", slug=slug)
 
 
@@ -204,3 +270,74 @@ def saliency_map_region_png(request: HttpRequest, map_id: int, percent: int) -> 
     saliency_map = get_object_or_404(SaliencyMap.objects.select_related("image"), pk=map_id)
     mask = selectors.model_map_region(saliency_map, percent=_region_percent(percent))
     return _png(region_png(_picture(saliency_map.image), mask, width=REGION_WIDTH))
+
+
+REVIEW_PAGE_SIZE = 25  # participant cards per page; each shows all of their maps
+REVIEW_MAP_WIDTH = 192
+REVIEW_DONE = {"flag": "flagged", "unflag": "unflagged", "exclude": "excluded", "include": "included again"}
+
+
+def _review_show(value: str) -> str:
+    if value not in selectors.REVIEW_FILTERS:
+        raise BadRequest(f"show must be one of {', '.join(selectors.REVIEW_FILTERS)}")
+    return value
+
+
+@staff_member_required
+def study_review(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    show = _review_show(request.GET.get("show", "all"))
+    page = Paginator(selectors.review_participants(study=study, show=show), REVIEW_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "study": study,
+        "show": show,
+        "counts": selectors.review_counts(study=study),
+        "page": page,
+        "cards": selectors.participant_cards(page.object_list),
+        "reason_max": Participant._meta.get_field("exclusion_reason").max_length,
+    }
+    return render(request, "research/review.html", context)
+
+
+@staff_member_required
+@require_POST
+def participant_review_action(request: HttpRequest, slug: str, participant_id: int) -> HttpResponse:
+    """Flag, unflag, exclude (with a reason) or include one participant; back to their card."""
+    participant = get_object_or_404(Participant, pk=participant_id, study__slug=slug)
+    show = _review_show(request.POST.get("show", "all"))
+    action = request.POST.get("action")
+    try:
+        if action == "flag":
+            services.participant_set_flagged(participant=participant, flagged=True)
+        elif action == "unflag":
+            services.participant_set_flagged(participant=participant, flagged=False)
+        elif action == "exclude":
+            services.participant_exclude(participant=participant, reason=request.POST.get("reason", ""))
+        elif action == "include":
+            services.participant_include(participant=participant)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+    except ValueError as error:
+        messages.error(request, f"Participant {participant.pk}: {error}")
+    else:
+        messages.success(request, f"Participant {participant.pk} {REVIEW_DONE[action]}.")
+    page = request.POST.get("page", "")
+    query = f"?show={show}" + (f"&page={page}" if page.isdigit() else "")
+    return redirect(f"{reverse('research_review', args=[slug])}{query}#participant-{participant.pk}")
+
+
+@staff_member_required
+def annotation_png(request: HttpRequest, annotation_id: int) -> HttpResponse:
+    """A participant's painted map over the image, small, for the review page."""
+    annotation = get_object_or_404(Annotation.objects.select_related("trial__image"), pk=annotation_id)
+    values = annotation.map_array()
+    return _png(
+        overlay_png(
+            _picture(annotation.trial.image),
+            values if values.max() > 0 else None,
+            width=REVIEW_MAP_WIDTH,
+            alpha=0.75,
+        )
+    )

@@ -14,6 +14,27 @@ urlpatterns = [
     path("research/", research_views.study_list, name="research_studies"),
     path("research/<slug:slug>/", research_views.study_results, name="research_results"),
     path("research/<slug:slug>/compute", research_views.study_compute, name="research_compute"),
+    path(
+        "research/<slug:slug>/jobs/<int:job_id>/retry",
+        research_views.compute_job_retry_failed,
+        name="research_job_retry",
+    ),
+    path(
+        "research/<slug:slug>/jobs/<int:job_id>/cancel",
+        research_views.compute_job_cancel_pending,
+        name="research_job_cancel",
+    ),
+    path("research/<slug:slug>/review/", research_views.study_review, name="research_review"),
+    path(
+        "research/<slug:slug>/participants/<int:participant_id>/review",
+        research_views.participant_review_action,
+        name="research_participant_review",
+    ),
+    path(
+        "research/annotations/<int:annotation_id>.png",
+        research_views.annotation_png,
+        name="research_annotation_png",
+    ),
     path("research/<slug:slug>/agreement.csv", research_views.agreement_csv, name="research_agreement_csv"),
     path("research/<slug:slug>/images.csv", research_views.images_csv, name="research_images_csv"),
     path(
@@ -21,6 +42,7 @@ urlpatterns = [
         research_views.participants_csv,
         name="research_participants_csv",
     ),
+    path("research/<slug:slug>/watermark.csv", research_views.watermark_csv, name="research_watermark_csv"),
     path("research/<slug:slug>/export.zip", research_views.study_zip, name="research_zip"),
     path(
         "research/<slug:slug>/images/<int:image_id>/human.png",
