@@ -60,8 +60,9 @@ def control_box(box: Box, width: int, height: int) -> Box:
 
     Deterministic: the first of these that does not overlap ``box`` — its point reflection
     through the image centre (for a box in a corner, the opposite corner), its mirror
-    left-right, its mirror top-bottom, then the four corners of the image in reading
-    order. Raises ValueError when the box is too large for any of them to fit beside it.
+    left-right, its mirror top-bottom, the four corners of the image in reading order, then
+    the places right beside it (left, right, above, below). Raises ValueError only when no
+    same-sized region fits anywhere without overlapping it.
     """
     left, top, right, bottom = (int(v) for v in box)
     box_mask(box, width, height)  # validates
@@ -74,14 +75,22 @@ def control_box(box: Box, width: int, height: int) -> Box:
         (width - w, 0, width, h),
         (0, height - h, w, height),
         (width - w, height - h, width, height),
+        # Right beside it: if any same-sized region fits apart from the box, one of these does.
+        (left - w, top, left, bottom),
+        (right, top, right + w, bottom),
+        (left, top - h, right, top),
+        (left, bottom, right, bottom + h),
     ]
     for candidate in candidates:
-        if not _overlaps(candidate, (left, top, right, bottom)):
+        inside = candidate[0] >= 0 and candidate[1] >= 0 and candidate[2] <= width and candidate[3] <= height
+        if inside and not _overlaps(candidate, (left, top, right, bottom)):
             return candidate
     raise ValueError(f"no region of the size of {list(box)} fits elsewhere in a {width}x{height} image")
 
 
-def box_and_control_shares(saliency_map: np.ndarray, box: Box, width: int, height: int) -> tuple[float, float]:
+def box_and_control_shares(
+    saliency_map: np.ndarray, box: Box, width: int, height: int
+) -> tuple[float, float]:
     """(share of the map's positive mass on ``box``, share on its control_box), with the
     boxes in the pixels of a width x height image."""
     control = control_box(box, width, height)
