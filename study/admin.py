@@ -3,7 +3,8 @@ from django.db import models
 from django.utils.html import format_html
 
 from explain.services import compute_job_create
-from study import services
+from study import image_admin_views, services
+from study.image_admin_forms import ImageUploadForm
 from study.models import Image, ImageSet, Participant, Study, Trial
 
 
@@ -11,6 +12,7 @@ class ImageInline(admin.TabularInline):
     model = Image
     extra = 0
     fields = (
+        "thumbnail_preview",
         "name",
         "file",
         "class_index",
@@ -20,13 +22,21 @@ class ImageInline(admin.TabularInline):
         "width",
         "height",
     )
-    readonly_fields = ("width", "height")
+    readonly_fields = ("thumbnail_preview", "width", "height")
+    thumbnail_preview = image_admin_views.thumbnail_preview
 
 
 @admin.register(ImageSet)
 class ImageSetAdmin(admin.ModelAdmin):
     list_display = ("name", "created_at")
     inlines = [ImageInline]
+
+    def get_urls(self):  # the "Upload images" page (the form is on the change page too)
+        return image_admin_views.image_set_urls(self) + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "upload_form": ImageUploadForm()}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_formset(self, request, form, formset, change):
         for image in formset.save(commit=False):
@@ -38,9 +48,27 @@ class ImageSetAdmin(admin.ModelAdmin):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ("name", "image_set", "class_name", "is_practice", "is_attention_check", "width", "height")
+    list_display = (
+        "thumbnail_preview",
+        "name",
+        "image_set",
+        "class_name",
+        "is_practice",
+        "is_attention_check",
+        "regions_link",
+        "width",
+        "height",
+    )
+    list_display_links = ("name",)
+    list_editable = ("is_practice", "is_attention_check")
+    thumbnail_preview = image_admin_views.thumbnail_preview
+    regions_link = image_admin_views.regions_link
     list_filter = ("image_set", "is_practice", "is_attention_check")
     readonly_fields = ("sha256", "width", "height")
+    actions = [*image_admin_views.FLAG_ACTIONS]
+
+    def get_urls(self):  # region painter, ground truth, image and thumbnail files
+        return image_admin_views.image_urls(self) + super().get_urls()
 
     def save_model(self, request, obj, form, change):
         services.image_fill_file_facts(obj)
