@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from explain.models import ComputeJob, ModelSpec, Prediction, SaliencyMap
+from explain.models import ComputeJob, ComputeUnit, ModelSpec, Prediction, SaliencyMap
+from explain.selectors import compute_job_progress
+from explain.services import compute_job_cancel, compute_job_retry
 
 
 @admin.register(ModelSpec)
@@ -40,6 +42,40 @@ class SaliencyMapAdmin(admin.ModelAdmin):
     )
 
 
+class ComputeUnitInline(admin.TabularInline):
+    model = ComputeUnit
+    extra = 0
+    fields = ("image", "model", "status", "attempts", "started_at", "finished_at", "error")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.action(description="Retry the failed (and lost) units of the selected jobs")
+def retry_failed(modeladmin, request, queryset):
+    for job in queryset:
+        try:
+            unit_ids = compute_job_retry(job_id=job.pk)
+        except ValueError as error:
+            modeladmin.message_user(request, str(error), messages.WARNING)
+        else:
+            modeladmin.message_user(request, f"job {job.pk}: re-queued {len(unit_ids)} unit(s)")
+
+
+@admin.action(description="Cancel the selected jobs (pending units; running ones finish)")
+def cancel_jobs(modeladmin, request, queryset):
+    for job in queryset:
+        try:
+            cancelled = compute_job_cancel(job_id=job.pk)
+        except ValueError as error:
+            modeladmin.message_user(request, str(error), messages.WARNING)
+        else:
+            modeladmin.message_user(request, f"job {job.pk}: cancelled {cancelled} pending units")
+
+
 @admin.register(ComputeJob)
 class ComputeJobAdmin(admin.ModelAdmin):
     list_display = (
@@ -49,16 +85,32 @@ class ComputeJobAdmin(admin.ModelAdmin):
         "done_count",
         "failed_count",
         "total",
+        "rate_and_eta",
         "created_at",
         "finished_at",
     )
+    list_filter = ("status",)
     readonly_fields = (
         "study",
         "status",
         "total",
         "done_count",
         "failed_count",
+        "rate_and_eta",
         "errors",
         "started_at",
         "finished_at",
     )
+    inlines = [ComputeUnitInline]
+    actions = [retry_failed, cancel_jobs]
+
+    def has_add_permission(self, request):
+        return False  # jobs come from "Compute model maps" (study action, results page, command)
+
+    @admin.display(description="Rate, ETA")
+    def rate_and_eta(self, job):
+        progress = compute_job_progress(job)
+        if progress["rate_per_minute"] is None:
+            return "-"
+        eta = f", ETA {progress['eta_text']}" if progress["eta_text"] else ""
+        return f"{progress['rate_per_minute']:.2f} units/min{eta}"

@@ -5,17 +5,18 @@ import json
 import logging
 import os
 import time
+from datetime import timedelta
 
 import numpy as np
 import torch
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
 from explain import model_zoo, saliency
-from explain.models import ComputeJob, ModelSpec, Prediction, SaliencyMap
+from explain.models import ComputeJob, ComputeUnit, ModelSpec, Prediction, SaliencyMap
 from study.models import Image, Study
 
 logger = logging.getLogger(__name__)
@@ -310,50 +311,204 @@ def image_maps_compute(*, image: Image, spec: ModelSpec, study: Study) -> list[S
     ]
 
 
+# A unit's task is killed at the hard time limit, so a unit still "running" after it has no
+# worker computing it any more: its task was lost (e.g. the broker dropped the redelivery).
+UNIT_SOFT_TIME_LIMIT_S = 3300
+UNIT_TIME_LIMIT_S = 3600
+LOST_AFTER = timedelta(seconds=UNIT_TIME_LIMIT_S)
+JOB_ERRORS_KEPT = 50  # ComputeJob.errors keeps the first failures' text for a quick look
+
+
+def compute_job_images(study: Study):
+    """The images a compute job covers: every image of the study's set, variants included,
+    but not practice and attention-check images (they are never analysed)."""
+    return study.image_set.images.filter(is_practice=False, is_attention_check=False)
+
+
 def compute_job_create(*, study: Study) -> ComputeJob:
-    """Record a job for every image x model of the study and enqueue it after commit."""
+    """Record a job with one unit per image x model and enqueue it after commit."""
     for method in study.methods:
         method_params(method, study.method_params.get(method))  # fail here, not in the worker
-    n_models = study.model_specs.count()
-    if n_models == 0 or not study.methods:
+    model_ids = list(study.model_specs.order_by("pk").values_list("pk", flat=True))
+    if not model_ids or not study.methods:
         raise ValueError(f"study {study.slug} has no models or no methods to compute")
-    job = ComputeJob.objects.create(study=study, total=study.image_set.images.count() * n_models)
+    image_ids = list(compute_job_images(study).order_by("pk").values_list("pk", flat=True))
+    if not image_ids:
+        raise ValueError(
+            f"study {study.slug} has no images to compute "
+            "(practice and attention-check images are never analysed)"
+        )
     from explain.tasks import run_compute_job
 
-    transaction.on_commit(lambda: run_compute_job.delay(job.pk))
+    with transaction.atomic():
+        job = ComputeJob.objects.create(study=study, total=len(image_ids) * len(model_ids))
+        ComputeUnit.objects.bulk_create(
+            ComputeUnit(job=job, image_id=image_id, model_id=model_id)
+            for image_id in image_ids
+            for model_id in model_ids
+        )
+        transaction.on_commit(lambda: run_compute_job.delay(job.pk))
     return job
 
 
-def compute_job_start(*, job_id: int) -> list[tuple[int, int]]:
-    """Mark the job running; return its (image id, model id) units."""
-    job = ComputeJob.objects.select_related("study").get(pk=job_id)
-    ComputeJob.objects.filter(pk=job_id, started_at__isnull=True).update(
-        status=ComputeJob.Status.RUNNING, started_at=timezone.now()
-    )
-    image_ids = list(job.study.image_set.images.order_by("pk").values_list("pk", flat=True))
-    model_ids = list(job.study.model_specs.order_by("pk").values_list("pk", flat=True))
-    return [(image_id, model_id) for image_id in image_ids for model_id in model_ids]
+def compute_job_start(*, job_id: int, unit_ids: list[int] | None = None) -> list[int]:
+    """The job's units to enqueue now: the pending ones (of ``unit_ids`` when given)."""
+    units = ComputeUnit.objects.filter(job_id=job_id, status=ComputeUnit.Status.PENDING)
+    if unit_ids is not None:
+        units = units.filter(pk__in=unit_ids)
+    return list(units.order_by("pk").values_list("pk", flat=True))
 
 
-def compute_job_record(*, job_id: int, error: str | None = None) -> None:
-    """Count one finished unit; close the job when every unit is counted."""
+def _lock_job_and_unit(unit_id: int) -> tuple[ComputeJob, ComputeUnit] | None:
+    """Every change of a unit's status happens under its job's row lock, so concurrent
+    workers settle the job's counts and status one at a time. None: the unit is gone."""
+    job_id = ComputeUnit.objects.filter(pk=unit_id).values_list("job_id", flat=True).first()
+    if job_id is None:
+        return None
+    job = ComputeJob.objects.select_for_update().select_related("study").get(pk=job_id)
+    unit = ComputeUnit.objects.select_related("image", "model").get(pk=unit_id)
+    unit.job = job
+    return job, unit
+
+
+def _job_settle(job: ComputeJob, now) -> None:
+    """Derive the job's counts, status and finish time from its units' statuses (the job
+    row is locked). Counting, not incrementing, keeps a twice-delivered task from counting
+    twice."""
+    Status = ComputeUnit.Status
+    counts = dict(job.units.order_by().values_list("status").annotate(n=Count("pk")))
+    job.done_count = counts.get(Status.DONE, 0)
+    job.failed_count = counts.get(Status.FAILED, 0)
+    job.errors = [
+        f"{image}, {model}: {error}"
+        for image, model, error in job.units.filter(status=Status.FAILED)
+        .order_by("pk")
+        .values_list("image__name", "model__name", "error")[:JOB_ERRORS_KEPT]
+    ]
+    if counts.get(Status.PENDING, 0) + counts.get(Status.RUNNING, 0) == 0:
+        if counts.get(Status.CANCELLED, 0):
+            job.status = ComputeJob.Status.CANCELLED
+        elif job.failed_count:
+            job.status = ComputeJob.Status.FAILED
+        else:
+            job.status = ComputeJob.Status.DONE
+        job.finished_at = job.finished_at or now
+    else:
+        if job.status != ComputeJob.Status.CANCELLED:  # a cancelled job waits for its running units
+            job.status = ComputeJob.Status.RUNNING if job.started_at else ComputeJob.Status.QUEUED
+        job.finished_at = None
+    job.save(update_fields=["done_count", "failed_count", "errors", "status", "finished_at", "started_at"])
+
+
+def compute_unit_begin(*, unit_id: int) -> ComputeUnit | None:
+    """Mark the unit running (one more attempt) and return it; None when there is nothing
+    to do: it is done, failed or cancelled already (a duplicate delivery, or a cancel), or
+    gone. A unit found "running" is taken over: its worker was killed and the broker
+    delivered the task again (the maps it stored are found by their cache key)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock_job_and_unit(unit_id)
+        if locked is None:
+            return None
+        job, unit = locked
+        if unit.status not in (ComputeUnit.Status.PENDING, ComputeUnit.Status.RUNNING):
+            return None
+        unit.status = ComputeUnit.Status.RUNNING
+        unit.attempts += 1
+        unit.started_at, unit.finished_at, unit.error = now, None, ""
+        unit.save(update_fields=["status", "attempts", "started_at", "finished_at", "error"])
+        job.started_at = job.started_at or now
+        _job_settle(job, now)
+    return unit
+
+
+def compute_unit_finish(*, unit_id: int, error: str | None = None) -> str | None:
+    """Mark the unit done, or failed with ``error``; settle its job. Returns the unit's
+    status. Success wins over a failure of a concurrent duplicate; a failure does not
+    overwrite a success."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock_job_and_unit(unit_id)
+        if locked is None:
+            return None
+        job, unit = locked
+        if error is None and unit.status != ComputeUnit.Status.DONE:
+            unit.status, unit.error = ComputeUnit.Status.DONE, ""
+        elif error is not None and unit.status == ComputeUnit.Status.RUNNING:
+            unit.status, unit.error = ComputeUnit.Status.FAILED, error
+        else:
+            return unit.status
+        unit.finished_at = now
+        unit.save(update_fields=["status", "error", "finished_at"])
+        _job_settle(job, now)
+    return unit.status
+
+
+def image_unit_compute(*, unit_id: int) -> str | None:
+    """Run one unit (the prediction and every map of one image x model): its final status,
+    or None when there was nothing to do. A database error is raised for the task to retry;
+    any other error fails the unit with its text."""
+    unit = compute_unit_begin(unit_id=unit_id)
+    if unit is None:
+        return None
+    try:
+        image_maps_compute(image=unit.image, spec=unit.model, study=unit.job.study)
+    except OperationalError:
+        raise
+    except Exception as error:
+        logger.exception("compute unit %s (image %s, model %s) failed", unit.pk, unit.image_id, unit.model_id)
+        return compute_unit_finish(unit_id=unit.pk, error=f"{type(error).__name__}: {error}")
+    return compute_unit_finish(unit_id=unit.pk)
+
+
+def compute_job_lost_units(job: ComputeJob, *, now=None):
+    """Units whose task can no longer arrive. Running: started longer ago than the task's
+    hard time limit (Celery has killed any task by then). Pending: the job has shown no
+    activity (created, or a unit started or finished) for that long, so its queue is stalled
+    rather than busy. Re-enqueueing one that was not lost after all only sends a duplicate,
+    which its status makes a no-op once it has run."""
+    cutoff = (now or timezone.now()) - LOST_AFTER
+    units = job.units.all()
+    latest = units.aggregate(started=Max("started_at"), finished=Max("finished_at"))
+    activity = max(moment for moment in (job.created_at, job.started_at, *latest.values()) if moment)
+    lost = Q(status=ComputeUnit.Status.RUNNING, started_at__lt=cutoff)
+    if activity < cutoff:
+        lost |= Q(status=ComputeUnit.Status.PENDING)
+    return units.filter(lost)
+
+
+def compute_job_retry(*, job_id: int, now=None) -> list[int]:
+    """Put the job's failed and lost units back to pending, reopen the job and re-enqueue
+    those units (after commit); return their ids."""
+    from explain.tasks import run_compute_job
+
+    now = now or timezone.now()
     with transaction.atomic():
         job = ComputeJob.objects.select_for_update().get(pk=job_id)
-        if error is None:
-            job.done_count = F("done_count") + 1
-        else:
-            job.failed_count = F("failed_count") + 1
-            job.errors = [*job.errors, error][-50:]
-        job.save(update_fields=["done_count", "failed_count", "errors"])
-        job.refresh_from_db()
-        if job.done_count + job.failed_count >= job.total and job.finished_at is None:
-            job.status = ComputeJob.Status.FAILED if job.failed_count else ComputeJob.Status.DONE
-            job.finished_at = timezone.now()
-            job.save(update_fields=["status", "finished_at"])
+        retried = job.units.filter(status=ComputeUnit.Status.FAILED) | compute_job_lost_units(job, now=now)
+        unit_ids = sorted(retried.values_list("pk", flat=True))
+        if not unit_ids:
+            raise ValueError(f"compute job {job.pk} has no failed or lost units to retry")
+        ComputeUnit.objects.filter(pk__in=unit_ids).update(
+            status=ComputeUnit.Status.PENDING, error="", started_at=None, finished_at=None
+        )
+        job.status = ComputeJob.Status.RUNNING  # reopened: _job_settle no longer keeps a cancel
+        _job_settle(job, now)
+        transaction.on_commit(lambda: run_compute_job.delay(job.pk, unit_ids))
+    return unit_ids
 
 
-def image_unit_compute(*, job_id: int, image_id: int, model_id: int) -> None:
-    job = ComputeJob.objects.select_related("study").get(pk=job_id)
-    image = Image.objects.get(pk=image_id)
-    spec = ModelSpec.objects.get(pk=model_id)
-    image_maps_compute(image=image, spec=spec, study=job.study)
+def compute_job_cancel(*, job_id: int) -> int:
+    """Cancel the job's pending units (their tasks return without computing); running units
+    finish. Returns the number of units cancelled."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = ComputeJob.objects.select_for_update().get(pk=job_id)
+        cancelled = job.units.filter(status=ComputeUnit.Status.PENDING).update(
+            status=ComputeUnit.Status.CANCELLED
+        )
+        if not cancelled and not job.units.filter(status=ComputeUnit.Status.RUNNING).exists():
+            raise ValueError(f"compute job {job.pk} has nothing left to cancel")
+        job.status = ComputeJob.Status.CANCELLED
+        _job_settle(job, now)
+    return cancelled

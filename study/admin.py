@@ -179,9 +179,27 @@ class ParticipantAdmin(admin.ModelAdmin):
         "is_bot",
         "flagged",
         "screened_out",
+        "excluded",
+        "exclusion_reason",
         "consented_at",
         "finished_at",
     )
-    list_filter = ("study", "is_bot", "flagged", "screened_out")
+    list_filter = ("study", "is_bot", "flagged", "screened_out", "excluded")
     readonly_fields = ("code",)
     inlines = [TrialInline]
+    actions = ["exclude_participants", "include_participants"]
+
+    @admin.action(description="Exclude the selected participants from the analysis (data stays stored)")
+    def exclude_participants(self, request, queryset):
+        # the admin has no reason field here: the review page takes a specific one
+        for participant in queryset:
+            services.participant_exclude(
+                participant=participant, reason=f"excluded in the admin by {request.user}"
+            )
+        self.message_user(request, f"excluded {len(queryset)} participant(s)")
+
+    @admin.action(description="Include the selected participants in the analysis again")
+    def include_participants(self, request, queryset):
+        for participant in queryset:
+            services.participant_include(participant=participant)
+        self.message_user(request, f"included {len(queryset)} participant(s) again")

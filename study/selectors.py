@@ -13,7 +13,8 @@ from analysis.aggregate import mean_human_map, resize_map
 from annotations.models import Annotation
 from annotations.services import PAINTED_LEVEL
 from explain.models import ComputeJob, Prediction, SaliencyMap
-from explain.services import method_params, params_hash
+from explain.selectors import compute_job_progress
+from explain.services import compute_job_images, method_params, params_hash
 from study.models import Image, Study, Trial
 
 METRICS = {
@@ -348,13 +349,14 @@ def study_progress(*, study: Study) -> dict:
     """What a researcher needs to see while data and maps come in."""
     job = ComputeJob.objects.filter(study=study).first()
     return {
+        "compute": compute_job_progress(job) if job else None,
         "participants": study.participants.count(),
         "finished_participants": study.participants.filter(finished_at__isnull=False).count(),
         "annotations": analysed_annotations(study=study).count(),
         "flagged": study.participants.filter(flagged=True).count(),
         "job": job,
         "maps": len(study_saliency_maps(study=study, with_arrays=False)),
-        "expected_maps": study.image_set.images.count() * study.model_specs.count() * len(study.methods),
+        "expected_maps": compute_job_images(study).count() * study.model_specs.count() * len(study.methods),
     }
 
 
@@ -452,6 +454,8 @@ def participant_trial_rows(*, study: Study) -> list[dict]:
                 "finished_at": _iso(participant.finished_at),
                 "flagged": participant.flagged,
                 "screened_out": participant.screened_out,
+                "excluded": participant.excluded,
+                "exclusion_reason": participant.exclusion_reason,
                 "position": trial.position,
                 "image": trial.image.name,
                 "image_id": trial.image_id,
@@ -472,3 +476,70 @@ def participant_trial_rows(*, study: Study) -> list[dict]:
             }
         )
     return rows
+
+
+REVIEW_FILTERS = {
+    "all": {},
+    "flagged": {"flagged": True},
+    "excluded": {"excluded": True},
+    "bots": {"is_bot": True},
+}
+
+
+def review_participants(*, study: Study, show: str = "all"):
+    """The study's participants for the review page, oldest first; ``show`` is one of
+    REVIEW_FILTERS."""
+    if show not in REVIEW_FILTERS:
+        raise ValueError(f"unknown filter {show!r}; one of {', '.join(REVIEW_FILTERS)}")
+    return study.participants.filter(**REVIEW_FILTERS[show]).order_by("consented_at", "pk")
+
+
+def review_counts(*, study: Study) -> dict[str, int]:
+    return {show: review_participants(study=study, show=show).count() for show in REVIEW_FILTERS}
+
+
+def participant_cards(participants) -> list[dict]:
+    """Per participant: status, timings, attention-check outcomes and their painted maps
+    (annotation ids for the pictures, in trial order)."""
+    participants = list(participants)
+    trials = defaultdict(list)
+    for trial in (
+        Trial.objects.filter(participant__in=participants)
+        .select_related("image", "annotation")
+        .defer("annotation__map_png", "annotation__strokes", "image__target_mask_png")
+        .order_by("participant_id", "position")
+    ):
+        trials[trial.participant_id].append(trial)
+    cards = []
+    for participant in participants:
+        own = trials[participant.pk]
+        if participant.screened_out:
+            status = "screened out"
+        elif participant.finished_at:
+            status = "finished"
+        else:
+            status = "in progress"
+        painted = [trial for trial in own if hasattr(trial, "annotation")]
+        times = [t.annotation.time_on_task_ms for t in painted if t.annotation.time_on_task_ms is not None]
+        cards.append(
+            {
+                "participant": participant,
+                "status": status,
+                "duration_s": (participant.finished_at - participant.consented_at).total_seconds()
+                if participant.finished_at
+                else None,
+                "trials_done": sum(trial.status == Trial.Status.DONE for trial in own),
+                "trials_total": len(own),
+                "median_time_on_task_s": float(np.median(times)) / 1000 if times else None,
+                "attention": [
+                    {"image": trial.image.name, "passed": trial.attention_passed}
+                    for trial in own
+                    if trial.kind == Trial.Kind.ATTENTION
+                ],
+                "maps": [
+                    {"trial": trial, "annotation": trial.annotation, "image": trial.image}
+                    for trial in painted
+                ],
+            }
+        )
+    return cards

@@ -195,3 +195,27 @@ def trial_next(*, participant: Participant) -> Trial | None:
         trial.shown_at = timezone.now()
         trial.save(update_fields=["shown_at"])
     return trial
+
+
+def participant_set_flagged(*, participant: Participant, flagged: bool) -> None:
+    """A researcher's flag (or unflag): the results page's "exclude flagged" filter uses it."""
+    participant.flagged = flagged
+    participant.save(update_fields=["flagged"])
+
+
+def participant_exclude(*, participant: Participant, reason: str) -> None:
+    """Leave the participant out of every analysis; their data stays stored."""
+    reason = (reason or "").strip()
+    limit = Participant._meta.get_field("exclusion_reason").max_length
+    if not reason:
+        raise ValueError("give a reason for excluding the participant")
+    if len(reason) > limit:
+        raise ValueError(f"the reason is {len(reason)} characters long; at most {limit}")
+    participant.excluded, participant.exclusion_reason = True, reason
+    participant.save(update_fields=["excluded", "exclusion_reason"])
+
+
+def participant_include(*, participant: Participant) -> None:
+    """Undo an exclusion: the participant's maps enter the analysis again."""
+    participant.excluded, participant.exclusion_reason = False, ""
+    participant.save(update_fields=["excluded", "exclusion_reason"])

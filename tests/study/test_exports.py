@@ -17,8 +17,8 @@ from tests.study.conftest import MAIN_IMAGES, hand_mean, model_map
 
 PARTICIPANT_COLUMNS = (
     "study,participant_code,prolific_pid,prolific_study_id,prolific_session_id,mturk_worker_id,"
-    "mturk_assignment_id,mturk_hit_id,is_bot,consented_at,finished_at,flagged,screened_out,position,"
-    "image,image_sha256,trial_kind,status,shown_at,completed_at,time_on_task_ms,timed_out,focus_count,"
+    "mturk_assignment_id,mturk_hit_id,is_bot,consented_at,finished_at,flagged,screened_out,excluded,"
+    "exclusion_reason,position,image,image_sha256,trial_kind,status,shown_at,completed_at,time_on_task_ms,timed_out,focus_count,"
     "blur_count,hidden_count,hidden_ms,coverage,canvas_width,canvas_height,device_pixel_ratio,"
     "attention_passed,analysed,analysis_params,code_version"
 ).split(",")

@@ -3,8 +3,23 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from explain.models import ComputeJob
+from explain.selectors import compute_job_progress
 from explain.services import compute_job_create
 from study.models import Study
+
+
+def progress_line(progress: dict) -> str:
+    """'  3/12 done, 1 failed, 2.4 units/min, ETA 3 min 45 s (running)'"""
+    parts = [f"{progress['done']}/{progress['total']} done"]
+    if progress["failed"]:
+        parts.append(f"{progress['failed']} failed")
+    if progress["cancelled"]:
+        parts.append(f"{progress['cancelled']} cancelled")
+    if progress["rate_per_minute"] is not None:
+        parts.append(f"{progress['rate_per_minute']:.2f} units/min")
+    if progress["eta_text"]:
+        parts.append(f"ETA {progress['eta_text']}")
+    return f"  {', '.join(parts)} ({progress['job'].status})"
 
 
 class Command(BaseCommand):
@@ -35,17 +50,18 @@ class Command(BaseCommand):
         last = None
         while time.monotonic() < deadline:
             job.refresh_from_db()
-            state = (job.done_count, job.failed_count, job.status)
+            progress = compute_job_progress(job)
+            state = (progress["done"], progress["failed"], progress["cancelled"], job.status)
             if state != last:
-                self.stdout.write(
-                    f"  {job.done_count}/{job.total} done, {job.failed_count} failed ({job.status})"
-                )
+                self.stdout.write(progress_line(progress))
                 last = state
             if job.finished_at:
-                for error in job.errors:
-                    self.stderr.write(f"  error: {error}")
+                for failure in progress["failures"]:
+                    self.stderr.write(f"  error: {failure['image']}, {failure['model']}: {failure['error']}")
                 if job.status == ComputeJob.Status.FAILED:
                     raise CommandError(f"{job.failed_count} of {job.total} units failed")
+                if job.status == ComputeJob.Status.CANCELLED:
+                    raise CommandError(f"job {job.pk} was cancelled")
                 return
             time.sleep(1)
         raise CommandError("timed out waiting for the worker; is one running?")
