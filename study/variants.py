@@ -36,8 +36,8 @@ def parse_severities(text: str) -> list[int]:
     severities: set[int] = set()
     try:
         for part in text.split(","):
-            low, _, high = part.strip().partition("-")
-            first, last = int(low), int(high or low)
+            low, dash, high = part.strip().partition("-")
+            first, last = int(low), int(high if dash else low)
             if first > last:
                 raise ValueError
             severities.update(range(first, last + 1))
