@@ -126,6 +126,32 @@ class AgreementSerializer(ProvenanceSerializer):
     rows = AgreementRowSerializer(many=True)
 
 
+class ImageStatsRowSerializer(serializers.Serializer):
+    image = serializers.CharField()
+    image_id = serializers.IntegerField()
+    image_sha256 = serializers.CharField()
+    class_name = serializers.CharField()
+    n_annotations = serializers.IntegerField()
+    human_coverage = FiniteFloatField()
+    ceiling_split_half = FiniteFloatField()
+    ceiling_spearman_brown = FiniteFloatField()
+    model = serializers.CharField(help_text="Empty when the image has no model map yet.")
+    method = serializers.CharField()
+    target_class = serializers.IntegerField(allow_null=True)
+    method_params = serializers.SerializerMethodField()
+    weights_sha256 = serializers.CharField()
+    spearman = FiniteFloatField()
+    spearman_normalised = FiniteFloatField(help_text="spearman / ceiling_split_half")
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_method_params(self, row: dict) -> dict | None:
+        return json.loads(row["method_params"]) if row["method_params"] else None
+
+
+class ImageStatsSerializer(ProvenanceSerializer):
+    rows = ImageStatsRowSerializer(many=True)
+
+
 class ParticipantTrialRowSerializer(serializers.Serializer):
     participant_code = serializers.CharField()
     prolific_pid = serializers.CharField()

@@ -15,6 +15,7 @@ urlpatterns = [
         name="human-mean",
     ),
     path("studies/<slug:slug>/agreement/", views.AgreementView.as_view(), name="agreement"),
+    path("studies/<slug:slug>/image-stats/", views.ImageStatsView.as_view(), name="image-stats"),
     path("studies/<slug:slug>/participants/", views.ParticipantTrialsView.as_view(), name="participants"),
     path("studies/<slug:slug>/maps/", views.ModelMapListView.as_view(), name="maps"),
     path("studies/<slug:slug>/maps/<int:map_id>.npy", views.ModelMapView.as_view(), name="map-npy"),

@@ -6,8 +6,8 @@ from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
@@ -17,11 +17,26 @@ from rest_framework.views import APIView
 from explain.models import SaliencyMap
 from study import selectors
 from study.api import serializers
+from study.forms import AnalysisFilterForm
 from study.exports import code_version, model_map_file_names, npy_bytes, safe_file_stem, write_study_zip
 from study.models import Image, Study
 
 NPY_MEDIA_TYPE = "application/x-npy"
 NOT_FOUND = OpenApiResponse(description="No such study, image or map (or no analysed map yet).")
+BAD_FILTER = OpenApiResponse(description="A filter parameter is not valid; the body names it.")
+# The results page's filters, as query parameters of every endpoint that uses human maps.
+FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "exclude_flagged",
+        bool,
+        description="Leave out participants flagged by an attention check (1/true).",
+    ),
+    OpenApiParameter(
+        "min_annotations",
+        int,
+        description="Only images with at least this many analysed maps (0 = all).",
+    ),
+]
 
 
 class DownloadNegotiation(BaseContentNegotiation):
@@ -44,11 +59,20 @@ def _npy_response(data: bytes, filename: str) -> HttpResponse:
     return response
 
 
-def _provenance(study: Study, rows: list[dict]) -> dict:
+def _filters(request: Request) -> selectors.AnalysisFilters:
+    """The filters in the query string; a 400 naming the bad parameter when one is invalid."""
+    form = AnalysisFilterForm(request.query_params)
+    if not form.is_valid():
+        raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
+    return form.filters()
+
+
+def _provenance(study: Study, rows: list[dict], filters: selectors.AnalysisFilters | None) -> dict:
+    """``filters``: those that chose the human maps; None for tables that use none."""
     return {
         "study": study.slug,
         "code_version": code_version(),
-        "analysis_params": selectors.ANALYSIS_PARAMS,
+        "analysis_params": selectors.ANALYSIS_PARAMS if filters is None else selectors.analysis_params(filters),
         "count": len(rows),
         "rows": rows,
     }
@@ -75,20 +99,23 @@ class StudyDetailView(RetrieveAPIView):
 class StudyImagesView(APIView):
     @extend_schema(
         summary="The study's images with each model's top-5 prediction",
-        responses={200: serializers.StudyImageSerializer(many=True), 404: NOT_FOUND},
+        parameters=FILTER_PARAMETERS,
+        responses={200: serializers.StudyImageSerializer(many=True), 400: BAD_FILTER, 404: NOT_FOUND},
     )
     def get(self, request: Request, slug: str) -> Response:
         study = _study(slug)
+        filters = _filters(request)
+        query = f"?{filters.query_string()}" if filters.query_string() else ""
         entries = [
             {
                 **entry,
                 "human_mean_url": request.build_absolute_uri(
-                    reverse("api:human-mean", args=[study.slug, entry["image"].pk])
+                    reverse("api:human-mean", args=[study.slug, entry["image"].pk]) + query
                 )
                 if entry["n_annotations"]
                 else None,
             }
-            for entry in selectors.study_images(study=study)
+            for entry in selectors.study_images(study=study, filters=filters)
         ]
         return Response(serializers.StudyImageSerializer(entries, many=True).data)
 
@@ -102,12 +129,13 @@ class HumanMeanMapView(APIView):
         description="float32 (H,W) at the image's resolution: the per-pixel mean of the analysed "
         "participants' maps, each min-max normalised to [0,1] first. Load with "
         "`numpy.load(io.BytesIO(body))`. The header X-Participants gives how many maps it averages.",
-        responses={(200, NPY_MEDIA_TYPE): OpenApiTypes.BINARY, 404: NOT_FOUND},
+        parameters=FILTER_PARAMETERS,
+        responses={(200, NPY_MEDIA_TYPE): OpenApiTypes.BINARY, 400: BAD_FILTER, 404: NOT_FOUND},
     )
     def get(self, request: Request, slug: str, image_id: int) -> HttpResponse:
         study = _study(slug)
         image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
-        mean, n_participants = selectors.human_mean(study=study, image=image)
+        mean, n_participants = selectors.human_mean(study=study, image=image, filters=_filters(request))
         if mean is None:
             raise NotFound("no analysed map of this image yet")
         response = _npy_response(npy_bytes(mean.astype("float32")), f"{safe_file_stem(image.name)}.npy")
@@ -118,12 +146,28 @@ class HumanMeanMapView(APIView):
 class AgreementView(APIView):
     @extend_schema(
         summary="Agreement rows: image x model x method x metric",
-        responses={200: serializers.AgreementSerializer, 404: NOT_FOUND},
+        parameters=FILTER_PARAMETERS,
+        responses={200: serializers.AgreementSerializer, 400: BAD_FILTER, 404: NOT_FOUND},
     )
     def get(self, request: Request, slug: str) -> Response:
         study = _study(slug)
-        rows = selectors.agreement_rows(study=study)
-        return Response(serializers.AgreementSerializer(_provenance(study, rows)).data)
+        filters = _filters(request)
+        rows = selectors.agreement_rows(study=study, filters=filters)
+        return Response(serializers.AgreementSerializer(_provenance(study, rows, filters)).data)
+
+
+class ImageStatsView(APIView):
+    @extend_schema(
+        summary="Per image x model x method: human data, split-half ceiling, Spearman raw and normalised",
+        description="The images CSV of the results page as JSON.",
+        parameters=FILTER_PARAMETERS,
+        responses={200: serializers.ImageStatsSerializer, 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(slug)
+        filters = _filters(request)
+        rows = selectors.image_rows(study=study, filters=filters)
+        return Response(serializers.ImageStatsSerializer(_provenance(study, rows, filters)).data)
 
 
 class ParticipantTrialsView(APIView):
@@ -134,7 +178,7 @@ class ParticipantTrialsView(APIView):
     def get(self, request: Request, slug: str) -> Response:
         study = _study(slug)
         rows = selectors.participant_trial_rows(study=study)
-        return Response(serializers.ParticipantTrialsSerializer(_provenance(study, rows)).data)
+        return Response(serializers.ParticipantTrialsSerializer(_provenance(study, rows, None)).data)
 
 
 class ModelMapListView(APIView):
@@ -175,12 +219,14 @@ class StudyExportView(APIView):
     @extend_schema(
         operation_id="study_export_zip",
         summary="The study ZIP (maps, CSVs, manifest.json), as on the results page",
-        responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: NOT_FOUND},
+        parameters=FILTER_PARAMETERS,
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: BAD_FILTER, 404: NOT_FOUND},
     )
     def get(self, request: Request, slug: str) -> FileResponse:
         study = _study(slug)
+        filters = _filters(request)
         archive = tempfile.TemporaryFile()  # maps of a large study can run to hundreds of MB
-        write_study_zip(study=study, out=archive)
+        write_study_zip(study=study, out=archive, filters=filters)
         archive.seek(0)
         return FileResponse(
             archive, as_attachment=True, filename=f"{study.slug}-export.zip", content_type="application/zip"

@@ -20,6 +20,7 @@ ENDPOINTS = [
     "/api/studies/test-study/images/",
     "/api/studies/test-study/images/1/human-mean.npy",
     "/api/studies/test-study/agreement/",
+    "/api/studies/test-study/image-stats/",
     "/api/studies/test-study/participants/",
     "/api/studies/test-study/maps/",
     "/api/studies/test-study/maps/1.npy",
@@ -103,7 +104,10 @@ def test_the_human_mean_map_is_the_mean_of_the_normalised_submitted_maps(api, pa
 def test_agreement_rows_carry_provenance(api, painted_study):
     body = api("/api/studies/test-study/agreement/").json()
     assert body["study"] == "test-study" and body["code_version"]
-    assert body["analysis_params"] == ANALYSIS_PARAMS
+    assert body["analysis_params"] == {
+        **ANALYSIS_PARAMS,
+        "filters": {"exclude_flagged": False, "min_annotations": 0},
+    }
     assert body["count"] == len(body["rows"]) == 2 * 2 * len(METRICS)
     row = body["rows"][0]
     assert row["n_participants"] == 2 and row["weights_sha256"] == "f" * 64
@@ -188,3 +192,49 @@ def test_api_token_prints_a_working_token_for_staff_only(client, researcher, stu
         call_command("api_token", username="not-staff")
     with pytest.raises(CommandError, match="no user 'ghost'"):
         call_command("api_token", username="ghost")
+
+
+def test_the_results_page_filters_work_in_the_api(api, painted_study):
+    from study.models import Participant
+
+    Participant.objects.filter(code=painted_study.codes["B"]).update(flagged=True)
+    body = api("/api/studies/test-study/agreement/?exclude_flagged=1").json()
+    assert body["analysis_params"]["filters"] == {"exclude_flagged": True, "min_annotations": 0}
+    assert {row["n_participants"] for row in body["rows"]} == {1}  # A alone
+    images = {image["name"]: image for image in api("/api/studies/test-study/images/?exclude_flagged=1").json()}
+    assert images["img0"]["n_annotations"] == 1
+    assert images["img0"]["human_mean_url"].endswith("?exclude_flagged=1")
+    mean = np.load(io.BytesIO(api(images["img0"]["human_mean_url"]).content), allow_pickle=False)
+    a_alone = hand_mean(painted_study.submitted[("A", "img0")])
+    np.testing.assert_allclose(mean, a_alone, atol=1e-6)
+    # Two maps per image: asking for three leaves no image.
+    assert api("/api/studies/test-study/agreement/?min_annotations=3").json()["count"] == 0
+
+
+@pytest.mark.parametrize("query", ["min_annotations=many", "min_annotations=-1"])
+def test_a_bad_filter_is_a_400_naming_it(api, painted_study, query):
+    response = api(f"/api/studies/test-study/agreement/?{query}")
+    assert response.status_code == 400
+    assert "min_annotations" in response.json()
+
+
+def test_image_stats_give_the_ceiling_and_spearman_per_image(api, painted_study):
+    from scipy.stats import spearmanr
+
+    from analysis.aggregate import resize_map
+
+    body = api("/api/studies/test-study/image-stats/").json()
+    # img0 and img1 have maps of two methods; img2 has painted maps but no model map yet.
+    assert body["count"] == len(body["rows"]) == 2 * 2 + 1
+    (no_model,) = [row for row in body["rows"] if not row["model"]]
+    assert no_model["image"] == "img2" and no_model["spearman"] is None and no_model["method_params"] is None
+    for row in body["rows"]:
+        assert row["n_annotations"] == 2
+        if not row["model"]:
+            continue
+        human = hand_mean(painted_study.submitted[("A", row["image"])], painted_study.submitted[("B", row["image"])])
+        model = painted_study.model_maps[(row["image"], row["method"])].map_array()
+        expected = spearmanr(resize_map(model, human.shape).ravel(), human.ravel()).statistic
+        assert row["spearman"] == pytest.approx(expected, abs=1e-9)
+        if row["ceiling_split_half"] is not None and row["ceiling_split_half"] > 0:
+            assert row["spearman_normalised"] == pytest.approx(row["spearman"] / row["ceiling_split_half"])
