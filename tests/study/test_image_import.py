@@ -270,3 +270,13 @@ class _Upload(io.BytesIO):
     def __init__(self, name: str, content: bytes):
         super().__init__(content)
         self.name, self.size = name, len(content)
+
+
+def test_make_thumbnails_fills_in_the_missing_ones(media, image_set):
+    Image.objects.filter(name__in=["img0", "img1"]).update(thumbnail="")
+    out = io.StringIO()
+    call_command("make_thumbnails", "--set", image_set.name, stdout=out)
+    assert "2 thumbnail(s) made, 0 failed" in out.getvalue()
+    for image in Image.objects.all():
+        with PILImage.open(image.thumbnail.open("rb")) as thumbnail:
+            assert (thumbnail.format, thumbnail.size) == ("JPEG", (160, 120))
