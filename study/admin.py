@@ -6,6 +6,7 @@ from explain.services import compute_job_create
 from study import image_admin_views, services
 from study.image_admin_forms import ImageUploadForm
 from study.models import Image, ImageSet, Participant, Study, Trial
+from study.variants_admin import generate_variants
 
 
 class ImageInline(admin.TabularInline):
@@ -30,6 +31,7 @@ class ImageInline(admin.TabularInline):
 class ImageSetAdmin(admin.ModelAdmin):
     list_display = ("name", "created_at")
     inlines = [ImageInline]
+    actions = [generate_variants]
 
     def get_urls(self):  # the "Upload images" page (the form is on the change page too)
         return image_admin_views.image_set_urls(self) + super().get_urls()
@@ -63,9 +65,9 @@ class ImageAdmin(admin.ModelAdmin):
     list_editable = ("is_practice", "is_attention_check")
     thumbnail_preview = image_admin_views.thumbnail_preview
     regions_link = image_admin_views.regions_link
-    list_filter = ("image_set", "is_practice", "is_attention_check")
+    list_filter = ("image_set", "is_practice", "is_attention_check", "corruption", "severity")
     readonly_fields = ("sha256", "width", "height")
-    actions = [*image_admin_views.FLAG_ACTIONS]
+    actions = [generate_variants, *image_admin_views.FLAG_ACTIONS]
 
     def get_urls(self):  # region painter, ground truth, image and thumbnail files
         return image_admin_views.image_urls(self) + super().get_urls()

@@ -165,9 +165,14 @@ def agreement_rows(
     if humans is None:
         humans = human_maps(study=study, filters=filters)
     means = {image_id: mean_human_map(arrays) for image_id, arrays in humans.items()}
+    names = dict(study.image_set.images.values_list("pk", "name"))
+    cue_conflict = study.target_policy == Study.TargetPolicy.SHAPE_AND_TEXTURE
     rows = []
     for saliency_map in study_saliency_maps(study=study):
-        human = means.get(saliency_map.image_id)
+        image = saliency_map.image
+        # a variant has no human maps of its own: it is scored against its original's
+        human_source = image.variant_of_id or image.pk
+        human = means.get(human_source)
         if human is None:
             continue
         model_map = resize_map(saliency_map.map_array(), human.shape)
@@ -182,15 +187,30 @@ def agreement_rows(
                     "model": saliency_map.model.name,
                     "method": saliency_map.method,
                     "target_class": saliency_map.target_class,
-                    "n_participants": len(humans[saliency_map.image_id]),
+                    "n_participants": len(humans[human_source]),
                     "metric": metric,
                     "value": function(model_map, human),
                     "method_params": json.dumps(saliency_map.params, sort_keys=True),
                     "weights_sha256": saliency_map.weights_sha256,
                     "map_id": saliency_map.pk,
+                    "original": names.get(image.variant_of_id, ""),
+                    "corruption": image.corruption,
+                    "severity": image.severity,
+                    "target": target_role(image, saliency_map.target_class, cue_conflict=cue_conflict),
                 }
             )
     return rows
+
+
+def target_role(image: Image, target_class: int, *, cue_conflict: bool) -> str:
+    """What a map's target class is for its image: "shape" / "texture" in cue-conflict
+    studies, else "label" (the labelled class) or "predicted" (any other: the policies explain
+    the predicted class when it is not the label)."""
+    if cue_conflict and target_class == image.class_index:
+        return "shape"
+    if cue_conflict and target_class == image.texture_class_index:
+        return "texture"
+    return "label" if target_class == image.class_index else "predicted"
 
 
 def agreement_summary(rows: list[dict]) -> list[dict]:

@@ -135,7 +135,7 @@ def participant_start(
             is_bot=is_bot,
             **recruiter_ids,
         )
-        images = study.image_set.images
+        images = study.image_set.images.filter(variant_of__isnull=True)  # variants: models only
         practice = _least_assigned(images.filter(is_practice=True), study.practice_trials)
         main = _least_assigned(
             images.filter(is_practice=False, is_attention_check=False), study.trials_per_participant
@@ -155,7 +155,7 @@ def participant_start(
 def trials_planned(study: Study) -> tuple[int, int]:
     """How many images a new participant will see in all, and how many of them are practice:
     what participant_start assigns, bounded by the images the set has of each kind."""
-    images = study.image_set.images
+    images = study.image_set.images.filter(variant_of__isnull=True)
     practice = min(study.practice_trials, images.filter(is_practice=True).count())
     main = min(
         study.trials_per_participant, images.filter(is_practice=False, is_attention_check=False).count()
