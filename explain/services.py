@@ -284,13 +284,18 @@ def saliency_map_get_or_create(
 
 
 def explained_classes(image: Image, prediction: Prediction, policy: str) -> list[int]:
-    """The classes a study's maps explain for this image (Study.TargetPolicy)."""
+    """The classes a study's maps explain for this image (Study.TargetPolicy). Variants carry
+    their original's labels, so they are explained for the same classes. Cue-conflict images
+    (SHAPE_AND_TEXTURE) get the shape class (class_index) and the texture class, once each;
+    one without a texture label gets its label only."""
     predicted = prediction.top5[0]["index"]
     labelled = image.class_index
     if policy == Study.TargetPolicy.PREDICTED or labelled is None:
         return [predicted]
     if policy == Study.TargetPolicy.LABEL_AND_PREDICTED and predicted != labelled:
         return [labelled, predicted]
+    if policy == Study.TargetPolicy.SHAPE_AND_TEXTURE and image.texture_class_index not in (None, labelled):
+        return [labelled, image.texture_class_index]
     return [labelled]
 
 
