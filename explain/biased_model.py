@@ -50,9 +50,13 @@ def _png(array: np.ndarray) -> bytes:
 def _save_weights_atomically(model: torch.nn.Module) -> Path:
     path = Path(settings.MEDIA_ROOT) / WEIGHTS_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Through a buffer: a file's archive records its own (here random) name, which would
+    # change the hash of identical weights.
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(handle)
-    torch.save(model.state_dict(), temporary)
+    with os.fdopen(handle, "wb") as file:
+        file.write(buffer.getvalue())
     os.replace(temporary, path)  # readers never see half a file
     return path
 
