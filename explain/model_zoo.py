@@ -5,6 +5,7 @@ that a model map covers the same field of view as the participants' painted map.
 """
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,8 @@ LITE0_MEAN = (0.5, 0.5, 0.5)
 LITE0_STD = (0.5, 0.5, 0.5)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -298,10 +301,12 @@ def load_model(
             "(empty class_names means the 1000 ImageNet classes)"
         )
     is_script = isinstance(module, torch.jit.ScriptModule)
-    try:
-        gradient_module, folded = fold_batch_norms(module, example)
-    except Exception:  # e.g. a TorchScript module: differentiate the model as it is
-        gradient_module, folded = module, 0
+    gradient_module, folded = module, 0  # TorchScript hides its layers: differentiate it as it is
+    if not is_script:
+        try:
+            gradient_module, folded = fold_batch_norms(module, example)
+        except Exception as error:  # an unusual graph: the model itself still gives right maps
+            logger.warning("batch norms not folded (%s); gradient methods use the model as it is", error)
     for parameter in gradient_module.parameters():
         parameter.requires_grad_(False)
     return LoadedModel(
