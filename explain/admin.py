@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from explain.model_admin import ModelSpecForm, model_spec_urls, test_load_action
 from explain.models import ComputeJob, ComputeUnit, ModelSpec, Prediction, SaliencyMap
 from explain.selectors import compute_job_progress
 from explain.services import compute_job_cancel, compute_job_retry
@@ -9,6 +10,12 @@ from explain.services import compute_job_cancel, compute_job_retry
 class ModelSpecAdmin(admin.ModelAdmin):
     list_display = ("name", "source", "architecture", "input_size", "weights_sha256")
     readonly_fields = ("weights_sha256",)
+    form = ModelSpecForm  # test-loads the model before saving it
+    actions = [test_load_action]
+    change_form_template = "admin/explain/modelspec/change_form.html"  # adds the "Test load" button
+
+    def get_urls(self):
+        return model_spec_urls(self) + super().get_urls()
 
 
 @admin.register(Prediction)
