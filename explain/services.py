@@ -370,7 +370,8 @@ def _lock_job_and_unit(unit_id: int) -> tuple[ComputeJob, ComputeUnit] | None:
     job_id = ComputeUnit.objects.filter(pk=unit_id).values_list("job_id", flat=True).first()
     if job_id is None:
         return None
-    job = ComputeJob.objects.select_for_update().select_related("study").get(pk=job_id)
+    # of=self: the study row stays unlocked (participant assignment locks it)
+    job = ComputeJob.objects.select_for_update(of=("self",)).select_related("study").get(pk=job_id)
     unit = ComputeUnit.objects.select_related("image", "model").get(pk=unit_id)
     unit.job = job
     return job, unit
