@@ -70,7 +70,21 @@ def build_efficientnet_lite0() -> torch.nn.Module:
     return model.eval()
 
 
+def _is_torchscript_archive(path: str | Path) -> bool:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") for name in archive.namelist())
+
+
 def _read_state_dict(weights_path: str | Path) -> dict:
+    if _is_torchscript_archive(weights_path):
+        raise ValueError(
+            "the weights file is not a state_dict saved by torch.save but a TorchScript model; "
+            "use the source 'TorchScript file'"
+        )
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
     except Exception as error:
