@@ -50,7 +50,33 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
 ]
+
+# Content-Security-Policy on every response: scripts and everything else only from this
+# site (no page has an inline script; Redoc's page sets its own). Inline style attributes
+# stay allowed: the results page's charts and progress bars use them.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+
+# Rate limits (fixed one-minute windows; 0 = off). Counted in the cache: set CACHE_URL to a
+# Redis URL in production so that every web process shares the counts.
+RATE_LIMIT_STARTS_PER_MINUTE = env_int("RATE_LIMIT_STARTS_PER_MINUTE", 60, minimum=0)  # per client IP
+RATE_LIMIT_SUBMISSIONS_PER_MINUTE = env_int("RATE_LIMIT_SUBMISSIONS_PER_MINUTE", 30, minimum=0)  # per participant
+RATE_LIMIT_LOGINS_PER_MINUTE = env_int("RATE_LIMIT_LOGINS_PER_MINUTE", 10, minimum=0)  # per client IP
+# Proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR).
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0, minimum=0)
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL:
+    raise SettingError(f"CACHE_URL={CACHE_URL!r}: only redis:// URLs are supported")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

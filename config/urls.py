@@ -3,11 +3,18 @@ from django.shortcuts import redirect
 from django.urls import include, path
 
 from config import health
+from config.security import client_ip, rate_limited
+
+# Admin logins: limited per client IP against password guessing.
+admin_login = rate_limited(
+    "login", key=lambda request, **kwargs: client_ip(request), limit_setting="RATE_LIMIT_LOGINS_PER_MINUTE"
+)(admin.site.login)
 
 urlpatterns = [
     path("", lambda request: redirect("research_studies")),
     path("healthz", health.web_health, name="health_web"),
     path("healthz/worker", health.worker_health, name="health_worker"),
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("api/", include("study.api.urls")),
     path("", include("study.urls")),

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotations.services import Submission, SubmissionError, annotation_submit
+from config.security import client_ip, rate_limited
 from study import services
 from study.models import Participant, Study, Trial
 
@@ -42,6 +43,7 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
+@rate_limited("study-start", key=lambda request, **kwargs: client_ip(request), limit_setting="RATE_LIMIT_STARTS_PER_MINUTE")
 def study_consent(request: HttpRequest, slug: str) -> HttpResponse:
     study = _open_study(slug)
     if request.POST.get("decision") != "accept":
@@ -123,6 +125,7 @@ def trial_image(request: HttpRequest, code: str, trial_id: int) -> FileResponse:
 
 
 @require_POST
+@rate_limited("submit", key=lambda request, code, **kwargs: code, limit_setting="RATE_LIMIT_SUBMISSIONS_PER_MINUTE")
 def trial_submit(request: HttpRequest, code: str, trial_id: int) -> JsonResponse:
     participant = _participant(code)
     upload = request.FILES.get("map")

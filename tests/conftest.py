@@ -29,6 +29,14 @@ def gradient_image(width: int = 160, height: int = 120, seed: int = 0) -> bytes:
     return png_bytes(rgb.astype(np.uint8))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counts live in the cache: each test starts with none, as a new minute would."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def image_set(db):
     image_set = ImageSet.objects.create(name="test set")

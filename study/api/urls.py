@@ -1,5 +1,7 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+from config.security import with_content_security_policy
 
 from study.api import views
 
@@ -21,6 +23,16 @@ urlpatterns = [
     path("studies/<slug:slug>/maps/<int:map_id>.npy", views.ModelMapView.as_view(), name="map-npy"),
     path("studies/<slug:slug>/export.zip", views.StudyExportView.as_view(), name="export-zip"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # The split view loads its script from a URL, so Swagger UI works under the site's CSP.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # Redoc's page starts it with an inline script and runs a worker from a blob.
+    path(
+        "redoc/",
+        with_content_security_policy(
+            "default-src 'self'; script-src 'self' 'unsafe-inline' blob:; worker-src 'self' blob:; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+            "object-src 'none'; frame-ancestors 'none'"
+        )(SpectacularRedocView.as_view(url_name="api:schema")),
+        name="redoc",
+    ),
 ]

@@ -739,7 +739,8 @@
       credentials: "same-origin",
       headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" },
     }).then(function (response) {
-      if (response.status >= 500) throw new Error("server error " + response.status);
+      // Server errors and rate limits are passing: retry with the same idempotency key.
+      if (response.status >= 500 || response.status === 429) throw new Error("server busy " + response.status);
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (response.ok && body.next_url) {
           setStatus("Saved.");

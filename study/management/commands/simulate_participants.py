@@ -4,7 +4,7 @@ import re
 import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.test import Client
+from django.test import Client, override_settings
 
 from annotations.brush import render_strokes
 from study.demo_data import demo_object_boxes
@@ -57,7 +57,13 @@ class Command(BaseCommand):
         parser.add_argument("-n", type=int, default=5, help="number of bot participants (default 5)")
         parser.add_argument("--seed", type=int, default=0)
 
-    def handle(self, *args, study: str, n: int, seed: int, **options):
+    def handle(self, *args, **options):
+        # The bots run inside this process on the admin's say-so, all from one address:
+        # the per-client rate limits meant for the public pages do not apply to them.
+        with override_settings(RATE_LIMIT_STARTS_PER_MINUTE=0, RATE_LIMIT_SUBMISSIONS_PER_MINUTE=0):
+            self._simulate(**options)
+
+    def _simulate(self, *, study: str, n: int, seed: int, **options):
         study_obj = Study.objects.filter(slug=study).first()
         if study_obj is None:
             raise CommandError(f"no study with slug {study!r}")
