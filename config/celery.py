@@ -11,7 +11,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-
 @signals.worker_ready.connect
 def _start_heartbeat(sender, **kwargs):
     from explain.heartbeat import start_heartbeat

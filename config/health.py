@@ -56,5 +56,7 @@ def worker_health(request):
         }
         for worker in alive_workers()
     ]
-    problems = [] if workers else ["no worker heartbeat in the last {} s".format(3 * settings.WORKER_HEARTBEAT_S)]
-    return JsonResponse({"ok": bool(workers), "problems": problems, "workers": workers}, status=200 if workers else 503)
+    problems = [] if workers else [f"no worker heartbeat in the last {3 * settings.WORKER_HEARTBEAT_S} s"]
+    return JsonResponse(
+        {"ok": bool(workers), "problems": problems, "workers": workers}, status=200 if workers else 503
+    )

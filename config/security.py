@@ -41,7 +41,9 @@ def client_ip(request) -> str:
     """The client's address: REMOTE_ADDR, or the proxy's X-Forwarded-For entry when
     settings.TRUSTED_PROXY_HOPS says how many proxies sit in front of the app."""
     hops = settings.TRUSTED_PROXY_HOPS
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    forwarded = [
+        part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()
+    ]
     if hops and len(forwarded) >= hops:
         return forwarded[-hops]
     return request.META.get("REMOTE_ADDR", "")

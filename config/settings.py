@@ -66,7 +66,9 @@ CONTENT_SECURITY_POLICY = env_str(
 # Rate limits (fixed one-minute windows; 0 = off). Counted in the cache: set CACHE_URL to a
 # Redis URL in production so that every web process shares the counts.
 RATE_LIMIT_STARTS_PER_MINUTE = env_int("RATE_LIMIT_STARTS_PER_MINUTE", 60, minimum=0)  # per client IP
-RATE_LIMIT_SUBMISSIONS_PER_MINUTE = env_int("RATE_LIMIT_SUBMISSIONS_PER_MINUTE", 30, minimum=0)  # per participant
+RATE_LIMIT_SUBMISSIONS_PER_MINUTE = env_int(
+    "RATE_LIMIT_SUBMISSIONS_PER_MINUTE", 30, minimum=0
+)  # per participant
 RATE_LIMIT_LOGINS_PER_MINUTE = env_int("RATE_LIMIT_LOGINS_PER_MINUTE", 10, minimum=0)  # per client IP
 # Proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0, minimum=0)

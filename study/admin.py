@@ -140,7 +140,9 @@ class StudyAdmin(admin.ModelAdmin):
             except (PresetError, ValueError) as error:
                 form.add_error(None, str(error))
             else:
-                self.message_user(request, f"created {study.slug} from the {study.get_template_display()} template")
+                self.message_user(
+                    request, f"created {study.slug} from the {study.get_template_display()} template"
+                )
                 if data["compute_now"]:
                     job = compute_job_create(study=study)
                     self.message_user(request, f"{study.slug}: queued {job.total} image x model units")

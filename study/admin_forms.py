@@ -53,6 +53,4 @@ class StudyFromTemplateForm(forms.Form):
         + ", ".join(map(str, presets.DEFAULT_SEVERITIES))
         + ".",
     )
-    compute_now = forms.BooleanField(
-        required=False, initial=True, label="Queue the model maps now"
-    )
+    compute_now = forms.BooleanField(required=False, initial=True, label="Queue the model maps now")

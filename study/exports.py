@@ -225,8 +225,16 @@ def write_participant_csv(*, study: Study, out: TextIO) -> int:
 
 
 WATERMARK_COLUMNS = [
-    "image", "class", "model", "method", "target_class", "target", "predicted_class",
-    "on_watermark", "on_control", "code_version",
+    "image",
+    "class",
+    "model",
+    "method",
+    "target_class",
+    "target",
+    "predicted_class",
+    "on_watermark",
+    "on_control",
+    "code_version",
 ]
 
 

@@ -101,17 +101,23 @@ def study_from_template(
     if image_set is None:
         raise PresetError("choose an image set")
     if len(models) < preset.min_models:
-        raise PresetError(f"the {Study.Template(template).label.lower()} template needs at least "
-                          f"{preset.min_models} model{'s' if preset.min_models > 1 else ''}")
+        raise PresetError(
+            f"the {Study.Template(template).label.lower()} template needs at least "
+            f"{preset.min_models} model{'s' if preset.min_models > 1 else ''}"
+        )
     originals = _main_originals(image_set)
     if not originals.exists():
-        raise PresetError(f"image set {image_set.name!r} has no images to show participants "
-                          "(all are practice, attention checks or variants)")
+        raise PresetError(
+            f"image set {image_set.name!r} has no images to show participants "
+            "(all are practice, attention checks or variants)"
+        )
     if template == Study.Template.CUE_CONFLICT:
         missing = originals.filter(texture_class_index__isnull=True).count()
         if missing == originals.count():
-            raise PresetError(f"no image in {image_set.name!r} has a texture label; import the "
-                              "cue-conflict images with a texture_label column")
+            raise PresetError(
+                f"no image in {image_set.name!r} has a texture label; import the "
+                "cue-conflict images with a texture_label column"
+            )
     methods = list(methods or preset.methods)
     title = title or f"{Study.Template(template).label}: {image_set.name}"
     with transaction.atomic():
@@ -131,8 +137,9 @@ def study_from_template(
         try:
             study.full_clean()
         except ValidationError as error:
-            raise PresetError("; ".join(f"{field}: {' '.join(messages)}"
-                                        for field, messages in error.message_dict.items())) from None
+            raise PresetError(
+                "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+            ) from None
         study.save()
         study.model_specs.set(models)
         if template == Study.Template.CORRUPTIONS:
@@ -153,5 +160,7 @@ def _make_variants(originals, corruptions, severities) -> list[Image]:
 
     variants = []
     for image in originals:
-        variants += image_variants_create(image=image, corruptions=list(corruptions), severities=list(severities))
+        variants += image_variants_create(
+            image=image, corruptions=list(corruptions), severities=list(severities)
+        )
     return variants

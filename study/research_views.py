@@ -90,7 +90,9 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         "participant_url": request.build_absolute_uri(f"/s/{study.slug}/"),
     }
     if study.image_set.images.filter(watermark_box__isnull=False).exists():
-        context["watermark"] = shortcut_selectors.watermark_summary(shortcut_selectors.watermark_rows(study=study))
+        context["watermark"] = shortcut_selectors.watermark_summary(
+            shortcut_selectors.watermark_rows(study=study)
+        )
         context["watermark_humans"] = shortcut_selectors.human_watermark_share(study=study)
     context.update(_variant_sections(study, all_rows))
     return render(request, "research/results.html", context)

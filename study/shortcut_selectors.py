@@ -6,10 +6,10 @@ from collections import defaultdict
 import numpy as np
 
 from analysis import localisation, stats
+from analysis.aggregate import mean_human_map
 from explain.models import Prediction
 from study.models import Study
 from study.selectors import BOOTSTRAP_RESAMPLES, human_maps, study_saliency_maps
-from analysis.aggregate import mean_human_map
 
 
 def watermark_rows(*, study: Study) -> list[dict]:
@@ -68,7 +68,9 @@ def watermark_summary(rows: list[dict]) -> list[dict]:
                 "ci_low": float(low[0]),
                 "ci_high": float(high[0]),
                 "on_control": float(on_control[keep].mean()) if keep.any() else float("nan"),
-                "watermark_wins": float((on_mark[keep] > on_control[keep]).mean()) if keep.any() else float("nan"),
+                "watermark_wins": float((on_mark[keep] > on_control[keep]).mean())
+                if keep.any()
+                else float("nan"),
             }
         )
     return summary
@@ -79,11 +81,17 @@ def human_watermark_share(*, study: Study) -> dict | None:
     image that carries a watermark."""
     images = {image.pk: image for image in study.image_set.images.filter(watermark_box__isnull=False)}
     shares = [
-        localisation.box_and_control_shares(mean_human_map(arrays), tuple(image.watermark_box), image.width, image.height)
+        localisation.box_and_control_shares(
+            mean_human_map(arrays), tuple(image.watermark_box), image.width, image.height
+        )
         for image_id, arrays in human_maps(study=study).items()
         if (image := images.get(image_id)) is not None
     ]
     if not shares:
         return None
     on_mark, on_control = np.array(shares, dtype=float).T
-    return {"images": len(shares), "on_watermark": float(np.nanmean(on_mark)), "on_control": float(np.nanmean(on_control))}
+    return {
+        "images": len(shares),
+        "on_watermark": float(np.nanmean(on_mark)),
+        "on_control": float(np.nanmean(on_control)),
+    }

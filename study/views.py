@@ -43,7 +43,11 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-@rate_limited("study-start", key=lambda request, **kwargs: client_ip(request), limit_setting="RATE_LIMIT_STARTS_PER_MINUTE")
+@rate_limited(
+    "study-start",
+    key=lambda request, **kwargs: client_ip(request),
+    limit_setting="RATE_LIMIT_STARTS_PER_MINUTE",
+)
 def study_consent(request: HttpRequest, slug: str) -> HttpResponse:
     study = _open_study(slug)
     if request.POST.get("decision") != "accept":
@@ -125,7 +129,9 @@ def trial_image(request: HttpRequest, code: str, trial_id: int) -> FileResponse:
 
 
 @require_POST
-@rate_limited("submit", key=lambda request, code, **kwargs: code, limit_setting="RATE_LIMIT_SUBMISSIONS_PER_MINUTE")
+@rate_limited(
+    "submit", key=lambda request, code, **kwargs: code, limit_setting="RATE_LIMIT_SUBMISSIONS_PER_MINUTE"
+)
 def trial_submit(request: HttpRequest, code: str, trial_id: int) -> JsonResponse:
     participant = _participant(code)
     upload = request.FILES.get("map")

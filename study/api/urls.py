@@ -2,7 +2,6 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from config.security import with_content_security_policy
-
 from study.api import views
 
 app_name = "api"

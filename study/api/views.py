@@ -17,8 +17,8 @@ from rest_framework.views import APIView
 from explain.models import SaliencyMap
 from study import selectors
 from study.api import serializers
-from study.forms import AnalysisFilterForm
 from study.exports import code_version, model_map_file_names, npy_bytes, safe_file_stem, write_study_zip
+from study.forms import AnalysisFilterForm
 from study.models import Image, Study
 
 NPY_MEDIA_TYPE = "application/x-npy"
@@ -72,7 +72,9 @@ def _provenance(study: Study, rows: list[dict], filters: selectors.AnalysisFilte
     return {
         "study": study.slug,
         "code_version": code_version(),
-        "analysis_params": selectors.ANALYSIS_PARAMS if filters is None else selectors.analysis_params(filters),
+        "analysis_params": selectors.ANALYSIS_PARAMS
+        if filters is None
+        else selectors.analysis_params(filters),
         "count": len(rows),
         "rows": rows,
     }

@@ -58,11 +58,7 @@ def test_worker_health_sees_a_running_worker(client, celery_worker_process):
 
 
 def _check_deploy(extra_env: dict) -> subprocess.CompletedProcess:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_URL"))
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL"))}
     env.update(extra_env)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

@@ -91,11 +91,16 @@ def test_submissions_beyond_the_limit_get_429_and_store_nothing(client, study, s
 
 def test_study_starts_are_limited_per_client_address(study, settings):
     settings.RATE_LIMIT_STARTS_PER_MINUTE = 3
-    statuses = [Client(REMOTE_ADDR="10.0.0.1").post("/s/test-study/consent", {"decision": "accept"}).status_code
-                for _ in range(4)]
+    statuses = [
+        Client(REMOTE_ADDR="10.0.0.1").post("/s/test-study/consent", {"decision": "accept"}).status_code
+        for _ in range(4)
+    ]
     assert statuses[:3] == [302, 302, 302] and statuses[3] == 429
     assert Participant.objects.count() == 3
-    assert Client(REMOTE_ADDR="10.0.0.2").post("/s/test-study/consent", {"decision": "accept"}).status_code == 302
+    assert (
+        Client(REMOTE_ADDR="10.0.0.2").post("/s/test-study/consent", {"decision": "accept"}).status_code
+        == 302
+    )
 
 
 def test_admin_logins_are_limited(db, settings):

@@ -201,7 +201,9 @@ def test_the_results_page_filters_work_in_the_api(api, painted_study):
     body = api("/api/studies/test-study/agreement/?exclude_flagged=1").json()
     assert body["analysis_params"]["filters"] == {"exclude_flagged": True, "min_annotations": 0}
     assert {row["n_participants"] for row in body["rows"]} == {1}  # A alone
-    images = {image["name"]: image for image in api("/api/studies/test-study/images/?exclude_flagged=1").json()}
+    images = {
+        image["name"]: image for image in api("/api/studies/test-study/images/?exclude_flagged=1").json()
+    }
     assert images["img0"]["n_annotations"] == 1
     assert images["img0"]["human_mean_url"].endswith("?exclude_flagged=1")
     mean = np.load(io.BytesIO(api(images["img0"]["human_mean_url"]).content), allow_pickle=False)
@@ -232,7 +234,9 @@ def test_image_stats_give_the_ceiling_and_spearman_per_image(api, painted_study)
         assert row["n_annotations"] == 2
         if not row["model"]:
             continue
-        human = hand_mean(painted_study.submitted[("A", row["image"])], painted_study.submitted[("B", row["image"])])
+        human = hand_mean(
+            painted_study.submitted[("A", row["image"])], painted_study.submitted[("B", row["image"])]
+        )
         model = painted_study.model_maps[(row["image"], row["method"])].map_array()
         expected = spearmanr(resize_map(model, human.shape).ravel(), human.ravel()).statistic
         assert row["spearman"] == pytest.approx(expected, abs=1e-9)

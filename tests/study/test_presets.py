@@ -30,7 +30,9 @@ def test_compare_models_needs_two_models_and_saves_nothing_otherwise(image_set, 
 
 
 def test_compare_models_makes_a_working_study(image_set, default_model, second_model):
-    study = study_from_template(template="compare_models", image_set=image_set, models=[default_model, second_model])
+    study = study_from_template(
+        template="compare_models", image_set=image_set, models=[default_model, second_model]
+    )
     assert study.template == "compare_models"
     assert study.status == Study.Status.OPEN
     assert set(study.model_specs.all()) == {default_model, second_model}
@@ -41,15 +43,22 @@ def test_compare_models_makes_a_working_study(image_set, default_model, second_m
 
 
 def test_an_existing_slug_gets_a_suffix(image_set, default_model, second_model):
-    first = study_from_template(template="compare_models", image_set=image_set, models=[default_model, second_model])
-    second = study_from_template(template="compare_models", image_set=image_set, models=[default_model, second_model])
+    first = study_from_template(
+        template="compare_models", image_set=image_set, models=[default_model, second_model]
+    )
+    second = study_from_template(
+        template="compare_models", image_set=image_set, models=[default_model, second_model]
+    )
     assert second.slug == f"{first.slug}-2"
 
 
 def test_unknown_method_is_a_clear_error(image_set, default_model, second_model):
     with pytest.raises(PresetError, match="unknown method 'lime'"):
         study_from_template(
-            template="compare_models", image_set=image_set, models=[default_model, second_model], methods=["lime"]
+            template="compare_models",
+            image_set=image_set,
+            models=[default_model, second_model],
+            methods=["lime"],
         )
     assert not Study.objects.exists()
 
@@ -73,7 +82,9 @@ def test_a_set_of_only_practice_images_is_refused(default_model, second_model):
     image.is_practice = True
     image.save()
     with pytest.raises(PresetError, match="no images to show participants"):
-        study_from_template(template="compare_models", image_set=image_set, models=[default_model, second_model])
+        study_from_template(
+            template="compare_models", image_set=image_set, models=[default_model, second_model]
+        )
 
 
 def test_admin_page_creates_the_study_and_queues_its_maps(
@@ -94,7 +105,9 @@ def test_admin_page_creates_the_study_and_queues_its_maps(
             },
         )
     study = Study.objects.get(slug="two-models")
-    assert response.status_code == 302 and response["Location"].endswith(f"/admin/study/study/{study.pk}/change/")
+    assert response.status_code == 302 and response["Location"].endswith(
+        f"/admin/study/study/{study.pk}/change/"
+    )
     job = ComputeJob.objects.get(study=study)
     assert job.total == 4 * 2  # every image x both models
     # The participant link works: consent, then trials.
@@ -118,10 +131,19 @@ def test_admin_page_shows_the_reason_when_a_template_does_not_fit(admin_client, 
 
 def test_create_study_command(image_set, default_model, second_model, capsys):
     call_command(
-        "create_study", "--template", "compare_models", "--set", image_set.name,
-        "--models", f"{default_model.name},{second_model.name}", "--slug", "cmd-study",
+        "create_study",
+        "--template",
+        "compare_models",
+        "--set",
+        image_set.name,
+        "--models",
+        f"{default_model.name},{second_model.name}",
+        "--slug",
+        "cmd-study",
     )
     assert "created study cmd-study" in capsys.readouterr().out
     assert Study.objects.get(slug="cmd-study").model_specs.count() == 2
     with pytest.raises(CommandError, match="no model named 'nope'"):
-        call_command("create_study", "--template", "compare_models", "--set", image_set.name, "--models", "nope")
+        call_command(
+            "create_study", "--template", "compare_models", "--set", image_set.name, "--models", "nope"
+        )

@@ -22,9 +22,17 @@ BOX = [0, 0, 40, 30]  # top-left corner; its control box is the bottom-right cor
 def _stored_map(image, model, values, target):
     params = method_params("integrated_gradients")
     return SaliencyMap.objects.create(
-        image=image, model=model, method="integrated_gradients", target_class=target,
-        params=params, params_hash=params_hash(params), map_npy=SaliencyMap.encode(values.astype(np.float32)),
-        runtime_s=1.0, device="cpu", versions={}, weights_sha256="0" * 64,
+        image=image,
+        model=model,
+        method="integrated_gradients",
+        target_class=target,
+        params=params,
+        params_hash=params_hash(params),
+        map_npy=SaliencyMap.encode(values.astype(np.float32)),
+        runtime_s=1.0,
+        device="cpu",
+        versions={},
+        weights_sha256="0" * 64,
     )
 
 
@@ -32,13 +40,22 @@ def _stored_map(image, model, values, target):
 def watermark_study(default_model):
     image_set = ImageSet.objects.create(name="marks")
     study = Study.objects.create(
-        slug="marks", title="Marks", image_set=image_set, methods=["integrated_gradients"],
+        slug="marks",
+        title="Marks",
+        image_set=image_set,
+        methods=["integrated_gradients"],
         template=Study.Template.BIASED_MODEL,
     )
     study.model_specs.add(default_model)
     for index, on_mark in enumerate([0.6, 0.2]):
-        image = image_create(image_set=image_set, name=f"m{index}", content=gradient_image(WIDTH, HEIGHT, seed=index),
-                             filename=f"m{index}.png", class_index=1, class_name="one")
+        image = image_create(
+            image_set=image_set,
+            name=f"m{index}",
+            content=gradient_image(WIDTH, HEIGHT, seed=index),
+            filename=f"m{index}.png",
+            class_index=1,
+            class_name="one",
+        )
         image.watermark_box = BOX
         image.save()
         # A map at the image's own size: `on_mark` of the mass spread on the box, 0.1 on the
@@ -49,9 +66,15 @@ def watermark_study(default_model):
         values[60, 80] = 1 - on_mark - 0.1
         values[5, 100] = -3.0  # negative evidence counts as none
         _stored_map(image, default_model, values, target=1)
-        Prediction.objects.create(image=image, model=default_model, top5=[{"index": 0, "name": "zero", "probability": 0.9}],
-                                  weights_sha256="0" * 64)
-    image_create(image_set=image_set, name="plain", content=gradient_image(WIDTH, HEIGHT, seed=7), filename="p.png")
+        Prediction.objects.create(
+            image=image,
+            model=default_model,
+            top5=[{"index": 0, "name": "zero", "probability": 0.9}],
+            weights_sha256="0" * 64,
+        )
+    image_create(
+        image_set=image_set, name="plain", content=gradient_image(WIDTH, HEIGHT, seed=7), filename="p.png"
+    )
     return study
 
 
@@ -75,7 +98,9 @@ def test_results_page_and_csv_report_the_shortcut(client, watermark_study):
     assert 'id="watermark-table"' in page and "0.400" in page
     response = client.get("/research/marks/watermark.csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert [float(row["on_watermark"]) for row in sorted(rows, key=lambda r: r["image"])] == pytest.approx([0.6, 0.2])
+    assert [float(row["on_watermark"]) for row in sorted(rows, key=lambda r: r["image"])] == pytest.approx(
+        [0.6, 0.2]
+    )
     client.logout()
     assert client.get("/research/marks/watermark.csv").status_code == 302  # staff only
 

@@ -19,7 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--models", default="", help="comma-separated model names")
         parser.add_argument("--slug", default="")
         parser.add_argument("--title", default="")
-        parser.add_argument("--methods", default="", help="comma-separated; default xrai,integrated_gradients")
+        parser.add_argument(
+            "--methods", default="", help="comma-separated; default xrai,integrated_gradients"
+        )
         parser.add_argument("--corruptions", default="", help="corruptions template: comma-separated names")
         parser.add_argument("--severities", default="", help="corruptions template: e.g. 1,3,5")
         parser.add_argument("--compute", action="store_true", help="queue the model maps now")
@@ -54,10 +56,10 @@ class Command(BaseCommand):
             )
         except (PresetError, ValueError) as error:
             raise CommandError(str(error)) from None
+        models = ", ".join(study.model_specs.values_list("name", flat=True))
         self.stdout.write(
             f"created study {study.slug} ({study.get_template_display()}): "
-            f"{study.image_set.images.count()} images, models "
-            f"{', '.join(study.model_specs.values_list('name', flat=True))}, methods {', '.join(study.methods)}"
+            f"{study.image_set.images.count()} images, models {models}, methods {', '.join(study.methods)}"
         )
         self.stdout.write(f"participant link: /s/{study.slug}/   results: /research/{study.slug}/")
         if options["compute"]:
