@@ -264,6 +264,7 @@ def saliency_map_get_or_create(
     runtime = time.perf_counter() - started
     details = dict(result.details[0])
     ranks = details.pop("ranks", None)
+    details = _json_safe(details)
     if method not in saliency.LAYER_METHODS:
         details["batch_norms_folded"] = loaded.batch_norms_folded
     try:
@@ -280,7 +281,24 @@ def saliency_map_get_or_create(
                 weights_sha256=loaded.weights_sha256,
             )
     except IntegrityError:
-        return SaliencyMap.objects.get(**key)
+        existing = SaliencyMap.objects.filter(**key).first()
+        if existing is None:  # not a race with another worker: say what really failed
+            raise
+        return existing
+
+
+def _json_safe(value):
+    """JSON has no NaN or infinity (PostgreSQL refuses them): such numbers become None, e.g.
+    IG's relative completeness gap when the image and the baseline score the same (0/0)."""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def explained_classes(image: Image, prediction: Prediction, policy: str) -> list[int]:

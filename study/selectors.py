@@ -400,15 +400,16 @@ def study_images(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list
 
 
 def gallery(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
-    """Per image with at least ``filters.min_annotations`` analysed maps: annotation count,
-    predictions and model maps, for the results page."""
+    """Per image shown to participants with at least ``filters.min_annotations`` analysed
+    maps: annotation count, predictions and model maps, for the results page. Variants have
+    no painted maps of their own; the page's corruptions section covers them."""
     maps_by_image = defaultdict(list)
     for saliency_map in study_saliency_maps(study=study, with_arrays=False):
         maps_by_image[saliency_map.image_id].append(saliency_map)
     return [
         {**entry, "maps": maps_by_image[entry["image"].pk]}
         for entry in study_images(study=study, filters=filters)
-        if entry["n_annotations"] >= filters.min_annotations
+        if entry["n_annotations"] >= filters.min_annotations and entry["image"].variant_of_id is None
     ]
 
 

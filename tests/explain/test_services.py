@@ -76,3 +76,31 @@ def test_unknown_methods_and_parameters_are_refused():
         method_params("lime")
     with pytest.raises(ValueError, match="unknown parameters for xrai: stepz"):
         method_params("xrai", {"stepz": 1})
+
+
+def test_a_map_whose_completeness_gap_is_undefined_is_stored_with_null(db, tmp_path, image_set):
+    """A model blind to its input scores the image and the baseline the same: IG's relative
+    completeness gap is 0/0. JSON (and PostgreSQL) has no NaN, so it is stored as null."""
+    import torch
+    import torchvision
+    from django.core.files import File
+
+    from explain.models import ModelSpec
+    from explain.services import saliency_map_get_or_create
+
+    blind = torchvision.models.resnet18(num_classes=2)
+    for parameter in blind.parameters():
+        torch.nn.init.zeros_(parameter)
+    weights = tmp_path / "blind.pt"
+    torch.save(blind.state_dict(), weights)
+    spec = ModelSpec(name="blind", source=ModelSpec.Source.TORCHVISION, architecture="resnet18", class_names=["a", "b"])
+    with open(weights, "rb") as handle:
+        spec.weights_file.save("blind.pt", File(handle), save=False)
+    spec.save()
+    params = method_params("integrated_gradients", {"steps": 4})
+    saliency_map = saliency_map_get_or_create(
+        image=image_set.images.first(), spec=spec, method="integrated_gradients", params=params, target_class=0
+    )
+    saliency_map.refresh_from_db()
+    gaps = {key: value for key, value in saliency_map.details.items() if "gap" in key or "completeness" in key}
+    assert gaps and None in gaps.values(), saliency_map.details

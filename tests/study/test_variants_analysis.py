@@ -162,6 +162,9 @@ def test_the_results_page_shows_corruptions_and_cue_conflict(client, researcher,
     # the main agreement table still covers the originals only: 2 images x 2 targets, not 4 x 2
     summary = page.split('id="summary"')[1].split("</table>")[0]
     assert '<td class="num">4</td>' in summary and '<td class="num">8</td>' not in summary
+    # the gallery shows what participants painted: originals, not their variants
+    gallery = page.split("<h2>Images</h2>")[1]
+    assert gallery.count('class="gallery-row"') == 2 and "__gaussian_noise" not in gallery
 
 
 def test_the_agreement_csv_has_variant_and_target_columns(client, researcher, cue_study):
