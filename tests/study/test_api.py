@@ -111,6 +111,7 @@ def test_agreement_rows_carry_provenance(api, painted_study):
     assert body["count"] == len(body["rows"]) == 2 * 2 * len(METRICS)
     row = body["rows"][0]
     assert row["n_participants"] == 2 and row["weights_sha256"] == "f" * 64
+    assert (row["original"], row["corruption"], row["severity"], row["target"]) == ("", "", None, "label")
     assert row["method_params"] == painted_study.model_maps[(row["image"], row["method"])].params
     correlations = [r for r in body["rows"] if r["metric"] in ("spearman", "cc")]
     assert correlations and all(r["value"] is None or -1 <= r["value"] <= 1 for r in correlations)
@@ -128,6 +129,7 @@ def test_participant_rows_match_what_was_submitted(api, painted_study):
         r for r in body["rows"] if r["participant_code"] == painted_study.codes["C"] and r["image"] == "check"
     ]
     assert check["attention_passed"] is False and check["flagged"] is True
+    assert check["excluded"] is False and check["exclusion_reason"] == ""
 
 
 def test_model_maps_are_listed_and_downloaded_as_npy(api, painted_study):
