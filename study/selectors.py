@@ -214,13 +214,18 @@ def target_role(image: Image, target_class: int, *, cue_conflict: bool) -> str:
 
 
 def agreement_summary(rows: list[dict]) -> list[dict]:
-    """Mean, SD and bootstrap 95 % CI over images per model x method x metric (NaNs left out)."""
-    groups: dict[tuple, list[float]] = defaultdict(list)
+    """Mean, SD and bootstrap 95 % CI over images per model x method x metric (NaNs left out).
+    An image explained for several target classes counts once, with the mean of its scores,
+    as in pairwise_comparisons: the bootstrap resamples images, not maps."""
+    groups: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        groups[(row["model"], row["method"], row["metric"])].append(row["value"])
+        if np.isfinite(row["value"]):
+            groups[(row["model"], row["method"], row["metric"])][row["image_id"]].append(row["value"])
+    for row in rows:  # a group whose every value is undefined still gets its (empty) line
+        groups[(row["model"], row["method"], row["metric"])]
     summary = []
-    for (model, method, metric), values in sorted(groups.items()):
-        finite = [v for v in values if np.isfinite(v)]
+    for (model, method, metric), per_image in sorted(groups.items()):
+        finite = [float(np.mean(values)) for _, values in sorted(per_image.items())]
         summary.append(
             {
                 "model": model,

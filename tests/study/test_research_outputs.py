@@ -123,11 +123,30 @@ def test_the_summary_has_a_bootstrap_ci_around_the_mean_and_ignores_nans():
     from study.selectors import agreement_summary
 
     values = [0.1, 0.2, 0.3, 0.4, float("nan")]
-    rows = [{"model": "m", "method": "xrai", "metric": "spearman", "value": v} for v in values]
+    rows = [
+        {"model": "m", "method": "xrai", "metric": "spearman", "value": v, "image_id": i}
+        for i, v in enumerate(values)
+    ]
     (summary,) = agreement_summary(rows)
     assert summary["n_images"] == 4 and summary["mean"] == pytest.approx(0.25)
     # the CI of a mean of 4 values lies within their range and around their mean
     assert 0.1 <= summary["ci_low"] < 0.25 < summary["ci_high"] <= 0.4
+
+
+def test_an_image_with_two_targets_counts_once_in_the_summary():
+    from study.selectors import agreement_summary
+
+    # image 0 explained for two classes (0.2 and 0.4: mean 0.3), image 1 for one (0.5)
+    rows = [
+        {"model": "m", "method": "xrai", "metric": "spearman", "value": v, "image_id": i}
+        for i, v in [(0, 0.2), (0, 0.4), (1, 0.5)]
+    ]
+    (summary,) = agreement_summary(rows)
+    assert summary["n_images"] == 2 and summary["mean"] == pytest.approx(0.4)
+    assert summary["sd"] == pytest.approx(np.std([0.3, 0.5], ddof=1))
+    all_nan = [{"model": "m", "method": "xrai", "metric": "kld", "value": float("nan"), "image_id": 0}]
+    (empty,) = agreement_summary(all_nan)
+    assert empty["n_images"] == 0 and np.isnan(empty["mean"])
 
 
 def test_pairwise_comparisons_are_exact_sign_flip_tests_with_holm():

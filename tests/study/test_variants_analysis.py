@@ -159,9 +159,11 @@ def test_the_results_page_shows_corruptions_and_cue_conflict(client, researcher,
     for change in variant_selectors.prediction_changes(study=cue_study):
         assert change["variant_top1"] in page
     assert 'id="cue-conflict"' in page and 'id="shape-bias"' in page and "0.500" in page
-    # the main agreement table still covers the originals only: 2 images x 2 targets, not 4 x 2
+    # the main agreement table covers the originals only, each image once whatever its
+    # number of targets: 2 images (not 4 with the variants, nor 2 x 2 maps)
     summary = page.split('id="summary"')[1].split("</table>")[0]
-    assert '<td class="num">4</td>' in summary and '<td class="num">8</td>' not in summary
+    assert '<td class="num">2</td>' in summary
+    assert '<td class="num">4</td>' not in summary and '<td class="num">8</td>' not in summary
     # the gallery shows what participants painted: originals, not their variants
     gallery = page.split("<h2>Images</h2>")[1]
     assert gallery.count('class="gallery-row"') == 2 and "__gaussian_noise" not in gallery
