@@ -99,7 +99,9 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Persistent connections (60 s) are checked before each request reuses them, so a database
+# restart costs no failed request: a dead connection is replaced, not used.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a worker process can open the test database too.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
@@ -184,6 +186,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # kombu's default is ./control, i.e. wherever the process was started.
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A task whose worker died without acking (kill -9, lost machine) comes back after the
+    # visibility timeout. It must outlast the longest task (a unit's hard limit is 3600 s),
+    # or a running unit is delivered twice. Restores are looked for every RESTORE_INTERVAL s.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3900, minimum=1),
+        "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL_S", 60, minimum=1),
+        "unacked_restore_throttle": 1,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
