@@ -147,7 +147,8 @@ class ImageStatsRowSerializer(serializers.Serializer):
     spearman = FiniteFloatField()
     spearman_normalised = FiniteFloatField(help_text="spearman / ceiling_split_half")
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    # null for an image without a model map yet (the fuzzer found the schema said object only)
+    @extend_schema_field({"type": "object", "additionalProperties": {}, "nullable": True})
     def get_method_params(self, row: dict) -> dict | None:
         return json.loads(row["method_params"]) if row["method_params"] else None
 
