@@ -53,7 +53,9 @@ def _finished(job: ComputeJob, timeout: float) -> None:
 def _assert_done_once_each(job: ComputeJob) -> None:
     assert job.status == ComputeJob.Status.DONE and job.done_count == job.total == 3, job.errors
     assert set(job.units.values_list("status", flat=True)) == {ComputeUnit.Status.DONE}
-    keys = Counter(SaliencyMap.objects.values_list("image_id", "model_id", "method", "params_hash", "target_class"))
+    keys = Counter(
+        SaliencyMap.objects.values_list("image_id", "model_id", "method", "params_hash", "target_class")
+    )
     assert len(keys) == 3 and set(keys.values()) == {1}
 
 
@@ -77,7 +79,9 @@ def test_jobs_queued_before_a_redis_restart_are_computed_by_the_next_worker(
     assert set(job.units.values_list("attempts", flat=True)) == {1}
 
 
-def test_a_redis_restart_under_a_running_worker_loses_no_unit(three_image_study, processes, private_redis, tmp_path):
+def test_a_redis_restart_under_a_running_worker_loses_no_unit(
+    three_image_study, processes, private_redis, tmp_path
+):
     env = django_env(CELERY_BROKER_URL=private_redis.url)
     worker = start_worker(processes, tmp_path / "worker.log", env, "faults-reconnect")
     run_manage("compute_maps", "--study", three_image_study.slug, env=env)

@@ -74,7 +74,9 @@ def _assert_each_map_stored_once(study: Study) -> None:
     assert set(stored) == expected and set(stored.values()) == {1}
 
 
-def test_a_killed_pool_process_hands_its_unit_back_at_once(two_image_study, processes, private_redis, tmp_path):
+def test_a_killed_pool_process_hands_its_unit_back_at_once(
+    two_image_study, processes, private_redis, tmp_path
+):
     env = django_env(CELERY_BROKER_URL=private_redis.url)
     worker = start_worker(processes, tmp_path / "worker.log", env, "faults-pool")
     run_manage("compute_maps", "--study", two_image_study.slug, env=env)
@@ -121,7 +123,9 @@ def test_a_killed_worker_s_unit_comes_back_after_the_visibility_timeout(
     second = start_worker(processes, tmp_path / "second-worker.log", env, "faults-second")
     _finished(job, timeout=300)
     recovery_s = time.monotonic() - killed_at
-    print(f"\nwhole worker killed: job finished {recovery_s:.1f} s later (visibility timeout {visibility_s} s)")
+    print(
+        f"\nwhole worker killed: job finished {recovery_s:.1f} s later (visibility timeout {visibility_s} s)"
+    )
     assert recovery_s >= visibility_s  # not before Redis gave the message back
     assert job.status == ComputeJob.Status.DONE and job.done_count == 2, job.errors
     victim.refresh_from_db()
