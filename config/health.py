@@ -1,6 +1,7 @@
 """Health endpoints for load balancers and orchestrators. Unauthenticated and cheap; they
 say what is wrong, never anything about studies or participants."""
 
+import contextlib
 import uuid
 
 from django.conf import settings
@@ -28,6 +29,8 @@ def _media_ok() -> str | None:
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as error:
+        with contextlib.suppress(OSError):  # a full disk creates the file, then fails to write it
+            probe.unlink(missing_ok=True)
         return f"media: {error.strerror or type(error).__name__}"
     return None
 

@@ -130,7 +130,8 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Serve app static files without collectstatic too (embedded default, tests).
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # FileSystemStorage that removes a partly written file when a write fails (full disk).
+    "default": {"BACKEND": "config.storage.CleanFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

@@ -40,6 +40,7 @@ from django.db import IntegrityError, transaction
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
+from config.storage import storage_error_message
 from study.models import Image, ImageSet
 from study.thumbnails import thumbnail_jpeg
 
@@ -569,6 +570,9 @@ def import_images(
         image_set, added = _save(image_set_name, candidates)
     except IntegrityError as error:  # another import added the same image meanwhile
         raise ImageImportError([f"the set changed during the import, nothing was saved ({error})"]) from None
+    except OSError as error:  # e.g. the media disk is full: _save removed what it wrote
+        message = storage_error_message(error, "the image files")
+        raise ImageImportError([f"{message}; nothing was saved"]) from None
     return ImportResult(image_set=image_set, added=added, skipped_duplicates=skipped)
 
 

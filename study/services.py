@@ -11,6 +11,7 @@ from django.db.models import Count
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from config.storage import storage_error_message
 from study.models import Image, ImageSet, Participant, Study, Trial
 from study.thumbnails import thumbnail_jpeg
 
@@ -61,8 +62,13 @@ def image_create(
         class_index=class_index,
         class_name=class_name,
     )
-    image.file.save(f"{sha256[:16]}{Path(filename).suffix.lower()}", ContentFile(content), save=False)
-    image.thumbnail.save(f"{sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
+    try:
+        image.file.save(f"{sha256[:16]}{Path(filename).suffix.lower()}", ContentFile(content), save=False)
+        image.thumbnail.save(f"{sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
+    except OSError as error:  # e.g. a full disk: no row, and no file of this image left behind
+        if image.file.name:
+            image.file.storage.delete(image.file.name)
+        raise OSError(error.errno, storage_error_message(error, filename)) from None
     image.save()
     return image
 
