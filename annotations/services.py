@@ -81,14 +81,34 @@ def _number(value, name: str, *, integer: bool, minimum: float, maximum: float):
     return number
 
 
+def _load_json(text: str, name: str):
+    """Parse a client's JSON; NaN, infinities, over-long integers and deep nesting are refused
+    here, as PostgreSQL's jsonb cannot store the first two and the others crash the parser."""
+
+    def finite(token: str) -> float:
+        value = float(token)
+        if not math.isfinite(value):
+            raise SubmissionError(f"{name} must contain only finite numbers")
+        return value
+
+    def refuse_constant(token: str):
+        raise SubmissionError(f"{name} must contain only finite numbers, not {token}")
+
+    try:
+        return json.loads(text, parse_float=finite, parse_constant=refuse_constant)
+    except json.JSONDecodeError as error:
+        raise SubmissionError(f"{name} is not valid JSON: {error.msg}") from None
+    except RecursionError:
+        raise SubmissionError(f"{name} is nested too deeply") from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise SubmissionError(f"{name} contains a number that is too long") from None
+
+
 def parse_strokes(strokes_json: str) -> list:
     """The stroke log: a list of {"tool": "brush"|"eraser", "size": px, "points": [[x, y, ...]]}."""
     if len(strokes_json.encode()) > MAX_STROKE_LOG_BYTES:
         raise SubmissionError("the stroke log is too large", status=413)
-    try:
-        strokes = json.loads(strokes_json or "[]", parse_constant=lambda name: float("nan"))
-    except json.JSONDecodeError as error:
-        raise SubmissionError(f"the stroke log is not valid JSON: {error.msg}") from None
+    strokes = _load_json(strokes_json or "[]", "the stroke log")
     if not isinstance(strokes, list):
         raise SubmissionError("the stroke log must be a list of strokes")
     for index, stroke in enumerate(strokes):
@@ -111,10 +131,7 @@ PAINTED_LEVEL = 0.05  # a pixel counts as painted from this intensity on
 
 def parse_focus_events(focus_events_json: str) -> list:
     """[[event, ms since page load], ...] with event one of FOCUS_EVENTS."""
-    try:
-        events = json.loads(focus_events_json or "[]", parse_constant=lambda name: float("nan"))
-    except json.JSONDecodeError as error:
-        raise SubmissionError(f"focus_events is not valid JSON: {error.msg}") from None
+    events = _load_json(focus_events_json or "[]", "focus_events")
     if not isinstance(events, list) or len(events) > 10_000:
         raise SubmissionError("focus_events must be a list of at most 10000 events")
     for event in events:

@@ -1,6 +1,7 @@
 """Participant flow: entry link -> consent -> trials -> finish. Views parse, call a
 service, render; the server owns each participant's position."""
 
+from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -142,7 +143,9 @@ def trial_submit(request: HttpRequest, code: str, trial_id: int) -> JsonResponse
             participant=participant,
             trial_id=trial_id,
             submission=Submission(
-                map_png=upload.read(),
+                # one byte over the limit is enough for decode_map to refuse it: a huge
+                # upload is never read into memory whole
+                map_png=upload.read(settings.ANNOTATION_MAX_BYTES + 1),
                 strokes_json=request.POST.get("strokes", "[]"),
                 time_on_task_ms=request.POST.get("time_on_task_ms"),
                 canvas_width=request.POST.get("canvas_width"),
