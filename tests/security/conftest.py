@@ -2,6 +2,8 @@
 real consent page (A has painted one trial), a model map, a compute job, a researcher (staff,
 not superuser, with an API token) and an admin (superuser), each with a logged-in client."""
 
+import struct
+import zlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -97,4 +99,19 @@ def world(study, default_model) -> World:
         admin=admin,
         token=Token.objects.create(user=researcher).key,
         clients=clients,
+    )
+
+
+def png_claiming(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0) -> bytes:
+    """A valid PNG header claiming width x height pixels over a few bytes of data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
     )

@@ -5,9 +5,7 @@ partially saved: no annotation row, the trial still pending, no image row, no me
 
 import io
 import json
-import struct
 import zipfile
-import zlib
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from annotations.models import Annotation
 from study.models import Image, Trial
 from study.services import participant_start
 from tests.conftest import gradient_image
+from tests.security.conftest import png_claiming
 
 WIDTH, HEIGHT = 160, 120  # the fixture images' size
 
@@ -34,21 +33,6 @@ def good_map() -> np.ndarray:
     values = np.zeros((HEIGHT, WIDTH), np.uint16)
     values[30:90, 40:120] = 60000
     return values
-
-
-def png_claiming(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0) -> bytes:
-    """A valid PNG header claiming width x height pixels over a few bytes of data."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def other_format(kind: str) -> bytes:
