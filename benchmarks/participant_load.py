@@ -2,7 +2,7 @@
 gunicorn + PostgreSQL on loopback; then the database is checked for lost and duplicated maps.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.participant_load \
-        [--participants 200] [--maps 20] [--gunicorn-workers 3] [--threads 1] [--keep-db] \
+        [--participants 200] [--maps 20] [--gunicorn-workers 3] [--threads 1] [--think-s 0] [--keep-db] \
         [--database-url postgres://postgres@127.0.0.1:5432/load_bench] [--timeout 900] [--json FILE]
 
 What it does, in order:
@@ -19,8 +19,10 @@ What it does, in order:
    trial page, the image, and the map: a 16-bit PNG at the image's size rendered from a stroke
    log by the painter's own brush model, with the stroke log, canvas metadata, focus events and
    an idempotency key. Like the painter it retries on 5xx, 429 and connection errors with the
-   same key (after 1, 2, 4, 8 s). Submit latency is measured at the client, per submit,
-   including any retries (what the participant waits for).
+   same key (after 1, 2, 4, 8 s). With ``--think-s`` a participant paints for a while (uniform,
+   0.5 to 1.5 times the mean) between loading a trial and submitting; without it every
+   participant submits at once, again and again: a closed loop at full load. Submit latency
+   is measured at the client, per submit, including any retries (what the participant waits for).
 4. Checks the database: exactly N x M annotations, every trial done (0 lost), one annotation
    per trial and unique idempotency keys (0 duplicates), every participant finished; and that
    every submission the client saw acknowledged is stored.
@@ -49,6 +51,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -149,7 +152,9 @@ def map_pool(count: int, seed: int = 1) -> list[PaintedMap]:
                 x = min(max(x + rng.uniform(-6, 6), 0), width)
                 y = min(max(y + rng.uniform(-6, 6), 0), height)
                 points.append([round(x, 2), round(y, 2), 0.5])
-            strokes.append({"tool": "brush", "size": rng.choice([24, 32, 48]), "strength": 1, "points": points})
+            strokes.append(
+                {"tool": "brush", "size": rng.choice([24, 32, 48]), "strength": 1, "points": points}
+            )
         values = render_strokes(strokes, width, height)
         buffer = io.BytesIO()
         PILImage.fromarray(np.round(values * 65535).astype(np.uint16)).save(buffer, format="PNG")
@@ -224,6 +229,19 @@ def worker_memory_mib(process: subprocess.Popen) -> dict:
     return {"workers": len(rss), "rss_mib_each": [round(v) for v in rss], "pss_mib_total": round(sum(pss))}
 
 
+def workers_cpu_s(process: subprocess.Popen) -> float:
+    """CPU seconds (user + system) the gunicorn workers have used so far."""
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    total = 0
+    for pid in children.read_text().split() if children.exists() else []:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def torch_loaded_in_workers(process: subprocess.Popen) -> bool:
     """Whether a worker has torch's shared library mapped (i.e. imported torch)."""
     children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
@@ -277,7 +295,11 @@ async def request_with_retries(client, method: str, url: str, results: Results, 
     for attempt in range(len(RETRY_DELAYS_S) + 1):
         try:
             response = await client.request(method, url, **kwargs)
-            reason = str(response.status_code) if response.status_code >= 500 or response.status_code == 429 else ""
+            reason = (
+                str(response.status_code)
+                if response.status_code >= 500 or response.status_code == 429
+                else ""
+            )
         except httpx.TransportError as error:
             response, reason = None, type(error).__name__
         if not reason:
@@ -289,7 +311,9 @@ async def request_with_retries(client, method: str, url: str, results: Results, 
         await asyncio.sleep(RETRY_DELAYS_S[attempt])
 
 
-async def participant(index: int, base_url: str, pool: list[PaintedMap], results: Results, rng: random.Random):
+async def participant(
+    index: int, base_url: str, pool: list[PaintedMap], results: Results, rng: random.Random, think_s: float
+):
     import httpx
 
     async with httpx.AsyncClient(
@@ -336,6 +360,8 @@ async def participant(index: int, base_url: str, pool: list[PaintedMap], results
             image = await request_with_retries(client, "GET", config["imageUrl"], results)
             if image.status_code != 200:
                 raise StepError(f"trial image: {image.status_code}")
+            if think_s:  # painting: uniform between half and one and a half times the mean
+                await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
             painted = pool[rng.randrange(len(pool))]
             key = uuid.uuid4().hex
             form = {
@@ -372,14 +398,36 @@ async def participant(index: int, base_url: str, pool: list[PaintedMap], results
             page = await request_with_retries(client, "GET", response.json()["next_url"], results)
 
 
-async def run_participants(count: int, base_url: str, pool: list[PaintedMap], results: Results, seed: int = 2):
+async def run_participants(
+    count: int, base_url: str, pool: list[PaintedMap], results: Results, think_s: float, seed: int = 2
+):
     async def one(index: int):
         try:
-            await participant(index, base_url, pool, results, random.Random(seed * 100_003 + index))
+            await participant(index, base_url, pool, results, random.Random(seed * 100_003 + index), think_s)
         except StepError as error:
             results.errors.append(f"participant {index}: {error}")
 
     await asyncio.gather(*(one(index) for index in range(count)))
+
+
+def run_participants_bounded(timeout_s: float, *args) -> bool:
+    """Run the participants in a daemon thread; False when they are not done in time. A
+    thread, not asyncio.wait_for: cancelling 200 clients mid-request can itself hang, and the
+    bound must hold whatever happens. Stopping gunicorn afterwards ends any leftover request."""
+    errors = []
+
+    def target():
+        try:
+            asyncio.run(run_participants(*args))
+        except BaseException as error:  # reported, not lost in the thread
+            errors.append(error)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if errors:
+        raise errors[0]
+    return not thread.is_alive()
 
 
 # ---------------------------------------------------------------- checks and figures
@@ -404,7 +452,9 @@ def verify_database(participants: int, maps: int, acknowledged: list) -> dict:
         "annotations": annotations.count(),
         "expected_annotations": expected,
         "trials_not_done": trials.exclude(status=Trial.Status.DONE).count(),
-        "trials_done_without_annotation": trials.filter(status=Trial.Status.DONE, annotation__isnull=True).count(),
+        "trials_done_without_annotation": trials.filter(
+            status=Trial.Status.DONE, annotation__isnull=True
+        ).count(),
         "acknowledged_but_not_stored": sum(1 for item in acknowledged if item not in stored),
         "trials_with_several_annotations": annotations.values("trial_id")
         .annotate(n=Count("id"))
@@ -421,10 +471,14 @@ def percentile(values: list, q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def summary(results: Results, database: dict, args, wall_s: float, memory: dict, torch_loaded: bool) -> dict:
+def summary(
+    results: Results, database: dict, args, wall_s: float, memory: dict, torch_loaded: bool, cpu_s: dict
+) -> dict:
     latencies_ms = [v * 1000 for v in results.submit_latencies_s]
     submit_window = (
-        results.last_submit_at - results.first_submit_at if results.first_submit_at is not None else float("nan")
+        results.last_submit_at - results.first_submit_at
+        if results.first_submit_at is not None
+        else float("nan")
     )
     lost = (
         database["expected_annotations"]
@@ -438,6 +492,7 @@ def summary(results: Results, database: dict, args, wall_s: float, memory: dict,
         "maps_per_participant": args.maps,
         "gunicorn_workers": args.gunicorn_workers,
         "threads": args.threads,
+        "think_s": args.think_s,
         "worker_class": "sync" if args.threads == 1 else "gthread",
         "database": urlparse(args.database_url).scheme,
         "submits": len(latencies_ms),
@@ -458,7 +513,9 @@ def summary(results: Results, database: dict, args, wall_s: float, memory: dict,
         "database_checks": database,
         "memory": memory,
         "torch_in_workers": torch_loaded,
+        "cpu_s_during_run": cpu_s,
         "load_average_before": args.load_before,
+        "load_average_after": args.load_after,
     }
 
 
@@ -471,13 +528,23 @@ def parse_args(argv=None):
     parser.add_argument("--maps", type=int, default=20, help="maps per participant (= images in the study)")
     parser.add_argument("--gunicorn-workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="1: sync workers; more: gthread")
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="postgres://... or sqlite:///FILE")
+    parser.add_argument(
+        "--database-url", default=DEFAULT_DATABASE_URL, help="postgres://... or sqlite:///FILE"
+    )
+    parser.add_argument(
+        "--think-s",
+        type=float,
+        default=0.0,
+        help="mean seconds a participant paints before submitting (0: submit at once, the worst case)",
+    )
     parser.add_argument("--keep-db", action="store_true", help="keep the database (and DATA_DIR) afterwards")
     parser.add_argument("--timeout", type=float, default=900, help="hard limit for the participants, seconds")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     if args.participants < 1 or args.maps < 1 or args.gunicorn_workers < 1 or args.threads < 1:
         parser.error("--participants, --maps, --gunicorn-workers and --threads must be at least 1")
+    if args.think_s < 0:
+        parser.error("--think-s must not be negative")
     return args
 
 
@@ -526,17 +593,23 @@ def main(argv=None) -> int:
         )
         wait_until_serving(base_url, process)
         results = Results()
+        workers_cpu_before, client_cpu_before = workers_cpu_s(process), time.process_time()
         started = time.perf_counter()
-        try:
-            asyncio.run(asyncio.wait_for(run_participants(args.participants, base_url, pool, results), args.timeout))
-        except TimeoutError:
+        if not run_participants_bounded(
+            args.timeout, args.participants, base_url, pool, results, args.think_s
+        ):
             results.errors.append(f"hard timeout: the participants were not done after {args.timeout} s")
         wall_s = time.perf_counter() - started
+        cpu_s = {
+            "gunicorn_workers": round(workers_cpu_s(process) - workers_cpu_before, 1),
+            "client": round(time.process_time() - client_cpu_before, 1),
+        }
+        args.load_after = [round(v, 2) for v in os.getloadavg()]
         memory = worker_memory_mib(process)
         torch_loaded = torch_loaded_in_workers(process)
         stop_gunicorn(process)
         database = verify_database(args.participants, args.maps, results.acknowledged)
-        figures = summary(results, database, args, wall_s, memory, torch_loaded)
+        figures = summary(results, database, args, wall_s, memory, torch_loaded, cpu_s)
         connections.close_all()
     finally:
         if process is not None:
