@@ -120,20 +120,52 @@ def _least_assigned(images, count: int) -> list[int]:
     return [pk for pk, _ in candidates[:count]]
 
 
+class AlreadyTookPart(Exception):
+    """The recruiter id has a participant already, and nothing proves this is their session."""
+
+
+def participant_for_recruiter(*, study: Study, recruiter_ids: dict[str, str]) -> Participant | None:
+    """The study's participant with this Prolific or MTurk worker id, if any."""
+    for field in ("prolific_pid", "mturk_worker_id"):
+        if recruiter_ids.get(field):
+            existing = Participant.objects.filter(study=study, **{field: recruiter_ids[field]}).first()
+            if existing:
+                return existing
+    return None
+
+
+def same_recruiter_session(participant: Participant, recruiter_ids: dict[str, str]) -> bool:
+    """Whether the link carries the participant's own recruiter session: Prolific's
+    SESSION_ID or MTurk's assignmentId, which the recruiter gives only to that person for that
+    attempt. A worker id alone is not enough to take over someone's trials: it is not secret
+    (researchers and the participant see it) and anyone can type it into the link."""
+    session = recruiter_ids.get("prolific_session_id")
+    if participant.prolific_pid and session and session == participant.prolific_session_id:
+        return True
+    assignment = recruiter_ids.get("mturk_assignment_id")
+    return bool(
+        participant.mturk_worker_id
+        and assignment
+        and assignment != "ASSIGNMENT_ID_NOT_AVAILABLE"  # MTurk's preview: no assignment yet
+        and assignment == participant.mturk_assignment_id
+    )
+
+
 def participant_start(
     *, study: Study, recruiter_ids: dict[str, str], user_agent: str = "", is_bot: bool = False
 ) -> Participant:
-    """Create a consenting participant with their trials, or resume the one with the
-    same recruiter id. Practice images come first; the main images go least-assigned first
-    (ties at random), never twice; attention checks are mixed in at random positions."""
+    """Create a consenting participant with their trials, or resume the one with the same
+    recruiter id and recruiter session (AlreadyTookPart when the session differs). Practice
+    images come first; the main images go least-assigned first (ties at random), never twice;
+    attention checks are mixed in at random positions."""
     with transaction.atomic():
         # One assignment at a time per study, so counts cannot race past their target.
         Study.objects.select_for_update().get(pk=study.pk)
-        for field in ("prolific_pid", "mturk_worker_id"):
-            if recruiter_ids.get(field):
-                existing = Participant.objects.filter(study=study, **{field: recruiter_ids[field]}).first()
-                if existing:
-                    return existing
+        existing = participant_for_recruiter(study=study, recruiter_ids=recruiter_ids)
+        if existing is not None:
+            if not same_recruiter_session(existing, recruiter_ids):
+                raise AlreadyTookPart(study.slug)
+            return existing
         participant = Participant.objects.create(
             study=study,
             consented_at=timezone.now(),

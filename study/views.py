@@ -23,6 +23,12 @@ def _participant(code: str) -> Participant:
     return get_object_or_404(Participant.objects.select_related("study"), code=code)
 
 
+def _already_took_part(request: HttpRequest, study: Study) -> HttpResponse:
+    """The recruiter id is taken and this link does not carry its session: say so, and never
+    hand out that participant's code."""
+    return render(request, "study/already.html", {"study": study}, status=409)
+
+
 @require_http_methods(["GET"])
 def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
     """The study link. A returning browser or recruiter id resumes; others see consent."""
@@ -30,9 +36,10 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
     recruiter_ids = services.recruiter_ids_from_query(request.GET)
     code = request.session.get(SESSION_KEY, {}).get(slug)
     returning = Participant.objects.filter(study=study, code=code).first() if code else None
-    for field in ("prolific_pid", "mturk_worker_id"):
-        if returning is None and recruiter_ids.get(field):
-            returning = Participant.objects.filter(study=study, **{field: recruiter_ids[field]}).first()
+    if returning is None:
+        returning = services.participant_for_recruiter(study=study, recruiter_ids=recruiter_ids)
+        if returning is not None and not services.same_recruiter_session(returning, recruiter_ids):
+            return _already_took_part(request, study)
     if returning:
         return redirect("participant_home", code=returning.code)
     total, practice = services.trials_planned(study)
@@ -56,9 +63,12 @@ def study_consent(request: HttpRequest, slug: str) -> HttpResponse:
     from django.http import QueryDict
 
     recruiter_ids = services.recruiter_ids_from_query(QueryDict(request.POST.get("recruiter_ids", "")))
-    participant = services.participant_start(
-        study=study, recruiter_ids=recruiter_ids, user_agent=request.headers.get("User-Agent", "")
-    )
+    try:
+        participant = services.participant_start(
+            study=study, recruiter_ids=recruiter_ids, user_agent=request.headers.get("User-Agent", "")
+        )
+    except services.AlreadyTookPart:
+        return _already_took_part(request, study)
     request.session.setdefault(SESSION_KEY, {})[slug] = participant.code
     request.session.modified = True
     return redirect("participant_home", code=participant.code)

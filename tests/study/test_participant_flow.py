@@ -1,6 +1,7 @@
 import re
 
 import pytest
+from django.test import Client
 
 from annotations.models import Annotation
 from study.models import Participant, Trial
@@ -42,13 +43,36 @@ def test_consenting_records_the_recruiter_ids_and_assigns_trials(client, study):
     assert len(participant.code) >= 32
 
 
-def test_the_same_prolific_id_resumes_instead_of_starting_over(client, study):
-    _consent(client, query="PROLIFIC_PID=p1")
+def test_the_same_prolific_session_resumes_in_another_browser(client, study):
+    _consent(client, query="PROLIFIC_PID=p1&SESSION_ID=s1")
     client.cookies.clear()
-    response = client.get("/s/test-study/?PROLIFIC_PID=p1")
+    response = client.get("/s/test-study/?PROLIFIC_PID=p1&SESSION_ID=s1")
     participant = Participant.objects.get()
     assert response.status_code == 302 and response.url == f"/p/{participant.code}/"
     assert Participant.objects.count() == 1
+
+
+@pytest.mark.parametrize("query", ["PROLIFIC_PID=p1", "PROLIFIC_PID=p1&SESSION_ID=guessed"])
+def test_a_prolific_id_alone_does_not_hand_over_someone_elses_trials(client, study, query):
+    _consent(client, query="PROLIFIC_PID=p1&SESSION_ID=s1")
+    owner = Participant.objects.get()
+    stranger = Client()
+    page = stranger.get(f"/s/test-study/?{query}")
+    assert page.status_code == 409 and owner.code not in page.content.decode()
+    assert "already started this study" in page.content.decode()
+    consent = stranger.post("/s/test-study/consent", {"decision": "accept", "recruiter_ids": query})
+    assert consent.status_code == 409 and owner.code not in consent.content.decode()
+    assert Participant.objects.count() == 1
+    # the owner's own browser still resumes
+    assert client.get(f"/s/test-study/?{query}").url == f"/p/{owner.code}/"
+
+
+def test_the_same_mturk_assignment_resumes_and_a_preview_id_does_not(client, study):
+    _consent(client, query="workerId=W1&assignmentId=A1&hitId=H1")
+    owner = Participant.objects.get()
+    assert Client().get("/s/test-study/?workerId=W1&assignmentId=A1").url == f"/p/{owner.code}/"
+    preview = Client().get("/s/test-study/?workerId=W1&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE")
+    assert preview.status_code == 409
 
 
 def test_the_trial_page_carries_the_painter_config(client, study):
