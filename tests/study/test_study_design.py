@@ -221,8 +221,9 @@ def test_the_same_mturk_worker_resumes(client, study):
         "H1",
     )
     client.cookies.clear()
-    again = client.get("/s/test-study/?workerId=W1")
+    again = client.get("/s/test-study/?workerId=W1&assignmentId=A1")  # the worker's own assignment
     assert again.url == first.url and Participant.objects.count() == 1
+    assert client.get("/s/test-study/?workerId=W1").status_code == 409  # the worker id alone is not enough
 
 
 @pytest.mark.django_db(transaction=True)
