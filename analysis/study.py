@@ -33,7 +33,7 @@ from analysis import ceiling, metrics, stats
 from analysis.emd import default_grid, downsample, emd_of_downsampled
 from analysis.human_maps import harmonization_blur, mean_map
 from analysis.metrics import BINARISE_K
-from analysis.ranking import nonnegative_ranks, rank_and_order, rank_and_sort
+from analysis.ranking import nonnegative_ranks, rank_and_sort, rank_order_and_sort
 
 METRICS = ("spearman", "cc", "sim", "kld", "nss", "auc_judd", "auc_borji", "topk_iou", "topk_dice", "emd")
 LOWER_IS_BETTER = ("kld", "emd")
@@ -158,8 +158,7 @@ class _Maps:
         want_ranks = bool(needed & {"spearman", "auc_judd"})
         self.ranks = np.empty_like(s) if want_ranks else None
         for row in range(m):
-            ranks, order = rank_and_order(s32[row])
-            self.sorted[row] = s[row, order]
+            ranks, _, self.sorted[row] = rank_order_and_sort(s32[row])
             if want_ranks:
                 self.ranks[row] = ranks
         self.low, self.high = low, high = self.sorted[:, 0].copy(), self.sorted[:, -1].copy()
@@ -383,27 +382,34 @@ def _pearson_of_ranks(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / denominator) if denominator > 0 else float("nan")
 
 
-def _split_means(xn: np.ndarray, orders: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _split_means(
+    xn: np.ndarray, orders: np.ndarray, total: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Half-A and half-B means of every split (float32): A with one matrix product, B from
-    the participants' total minus A's sum."""
+    the participants' ``total`` (``xn.sum(axis=0)``) minus A's sum. Each mean is divided in
+    float64 and then rounded, as ``human_maps.mean_map`` does; the large arrays are reused
+    in place (fresh 10 MB arrays cost page faults)."""
     splits, count = orders.shape
     half = count // 2
     weights = np.zeros((splits, count))
     weights[np.arange(splits)[:, None], orders[:, :half]] = 1.0
-    sum_a = weights @ xn
-    sum_b = xn.sum(axis=0) - sum_a
-    return (sum_a / half).astype(np.float32), (sum_b / (count - half)).astype(np.float32)
+    sums = weights @ xn
+    half_a = np.divide(sums, half, out=np.empty(sums.shape, dtype=np.float32))
+    np.subtract(xn.sum(axis=0) if total is None else total, sums, out=sums)
+    half_b = np.divide(sums, count - half, out=np.empty(sums.shape, dtype=np.float32))
+    return half_a, half_b
 
 
 def _split_half_spearman(xn: np.ndarray, orders: np.ndarray) -> float:
     """Mean Spearman between the half means of every split. Pixels no participant painted
-    (zero in every normalised map, so in every half mean) are left out of the sort and enter
-    the sums as one block of zeros. Ranks are multiples of 1/2, so up to about 190 000 pixels
-    the sums of products below are exact in float64 and need no centring (beyond that they
-    round like any float64 sum)."""
-    active = np.flatnonzero(xn.any(axis=0))
+    (zero in every normalised map, so in every half mean; normalised maps are never
+    negative) are left out of the sort and enter the sums as one block of zeros. Ranks are
+    multiples of 1/2, so up to about 190 000 pixels the sums of products below are exact in
+    float64 and need no centring (beyond that they round like any float64 sum)."""
+    total = xn.sum(axis=0)
+    active = np.flatnonzero(total > 0)
     n, z = xn.shape[1], xn.shape[1] - active.size
-    half_a, half_b = _split_means(np.ascontiguousarray(xn[:, active]), orders)
+    half_a, half_b = _split_means(np.ascontiguousarray(xn[:, active]), orders, total[active])
     offset = n * ((n + 1) / 2) ** 2  # n * mean rank squared
     values = []
     for a, b in zip(half_a, half_b):

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from analysis import ranking  # noqa: E402
 from analysis.human_maps import bilinear_matrix  # noqa: E402
 from analysis.ranking import rank_and_order  # noqa: E402
 from analysis.study import (  # noqa: E402
@@ -143,6 +144,7 @@ def main() -> None:
     speed = cores_available()
     load = os.getloadavg()[0]
     print(f"machine: load average {load:.1f}; two threads ranked maps {speed:.2f}x as fast as one")
+    print(f"ranking: the {ranking.strategy()!r} sort (see analysis/ranking.py)")
 
     n_check = min(args.check_images, args.images)
     fast = analyse_study(human[:n_check], model[:n_check], settings=settings, workers=args.workers)

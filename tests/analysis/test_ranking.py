@@ -1,7 +1,17 @@
 import numpy as np
+import pytest
 from scipy import stats
 
+from analysis import ranking
 from analysis.ranking import average_ranks, float32_keys, keys_to_float32, nonnegative_ranks, rank_and_order
+
+
+@pytest.fixture(autouse=True, params=ranking.STRATEGIES)
+def strategy(request):
+    """Every test runs with each sorting strategy: they must give identical results."""
+    ranking.use_strategy(request.param)
+    yield request.param
+    ranking.use_strategy(None)
 
 
 def cases():
@@ -49,3 +59,26 @@ def test_nonnegative_ranks_count_the_left_out_zeros():
         np.testing.assert_array_equal(ranks, full[:n])
         if extra:
             assert zero_rank == full[n]
+
+
+def test_both_strategies_sort_stably_and_identically():
+    keys = np.random.default_rng(2).integers(0, 50, 5000, dtype=np.uint32)  # many equal keys
+    results = []
+    for name in ranking.STRATEGIES:
+        ranking.use_strategy(name)
+        order, sorted_keys = ranking.sort_keys(keys)
+        np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+        np.testing.assert_array_equal(sorted_keys, np.sort(keys))
+        results.append(order)
+    np.testing.assert_array_equal(*results)
+
+
+def test_an_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match="packed, radix"):
+        ranking.use_strategy("bubble")
+
+
+def test_the_first_ranking_picks_a_strategy():
+    ranking.use_strategy(None)
+    average_ranks(np.arange(5.0))
+    assert ranking.strategy() in ranking.STRATEGIES
