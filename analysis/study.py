@@ -422,6 +422,50 @@ def _split_half_spearman(xn: np.ndarray, orders: np.ndarray) -> float:
     return float(np.mean(values))
 
 
+# --- the kernel for callers with their own data layout (the platform's results) -------------
+
+
+def score_maps(model_maps, human_map, settings: Settings | None = None) -> np.ndarray:
+    """Scores of several model maps (m, H, W) against one human map (H, W): (m, columns) in
+    the order of ``settings.columns()``, each equal to the ``analysis.metrics`` function on
+    that pair (AUC-Borji drawing from a generator seeded with ``settings.seed``, as
+    ``metrics.auc_borji(..., rng=seed)`` does), computed in one batch."""
+    settings = settings or Settings()
+    human = np.asarray(human_map)
+    maps = np.asarray(model_maps)
+    if human.ndim != 2 or maps.ndim != 3 or maps.shape[1:] != human.shape:
+        raise ValueError(
+            f"need model maps (m, H, W) and a human map (H, W), got {maps.shape} and {human.shape}"
+        )
+    if not (np.isfinite(human).all() and np.isfinite(maps).all()):
+        raise ValueError("maps must be finite")
+    columns = settings.columns()
+    needed = _needed(columns)
+    if not len(maps):
+        return np.empty((0, len(columns)))
+    rngs = [np.random.default_rng(settings.seed) for _ in maps] if "auc_borji" in needed else None
+    prepared = _Maps(maps.reshape(len(maps), -1), human.shape, settings, needed)
+    return _score(prepared, _Reference(human, human.shape, settings, needed), settings, columns, rngs)
+
+
+def split_half_ceiling(participant_maps, settings: Settings | None = None, rng=0) -> tuple[float, float]:
+    """``ceiling.split_half(maps, n_splits=settings.n_splits, rng=rng,
+    normalise=settings.normalise)`` with the Spearman metric, the same two numbers, fast:
+    (mean split-half Spearman, its Spearman-Brown value); NaN with fewer than two maps."""
+    settings = settings or Settings()
+    if settings.blur:
+        raise ValueError("split_half_ceiling does not blur; use analyse_study for blurred maps")
+    maps = np.asarray(participant_maps)
+    if maps.ndim != 3:
+        raise ValueError(f"need participant maps (P, H, W), got {maps.shape}")
+    if len(maps) < 2:
+        return float("nan"), float("nan")
+    xn = _normalised(maps, np.ones(len(maps), dtype=bool), settings)
+    orders = ceiling.split_permutations(len(xn), settings.n_splits, np.random.default_rng(rng))
+    r = _split_half_spearman(xn, orders)
+    return r, float(ceiling.spearman_brown(r))
+
+
 @dataclass
 class StudyAnalysis:
     """Results of an analysis with the parameters that produced them. Arrays are indexed
