@@ -23,6 +23,7 @@ from study import exports, selectors, services, shortcut_selectors, variant_sele
 from study.exports import write_agreement_csv, write_image_csv, write_participant_csv, write_study_zip
 from study.forms import AnalysisFilterForm
 from study.models import Image, Participant, Study
+from study.scores import study_scores
 
 
 @staff_member_required
@@ -49,11 +50,11 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     filter_form = AnalysisFilterForm(request.GET)
     filters = filter_form.filters()
-    humans = selectors.human_maps(study=study, filters=filters)  # read once for rows and ceiling
-    all_rows = selectors.agreement_rows(study=study, humans=humans)
+    scores = study_scores(study=study, filters=filters)  # computed once per state of the data
+    all_rows = selectors.agreement_rows(study=study, filters=filters, scores=scores)
     rows = [row for row in all_rows if not row["original"]]  # variants: the Corruptions section
     summary = selectors.agreement_summary(rows)
-    ceiling = selectors.noise_ceiling(humans)
+    ceiling = selectors.noise_ceiling(scores)
     scatter_series = selectors.ceiling_scatter_series(rows, ceiling)
     for row in summary:
         if row["metric"] == "spearman" and ceiling["spearman"] > 0:

@@ -2,7 +2,8 @@
 
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import numpy as np
@@ -17,10 +18,12 @@ from explain.selectors import compute_job_progress
 from explain.services import compute_job_images, method_params, params_hash
 from study.models import Image, Study, Trial
 
+if TYPE_CHECKING:
+    from study.scores import StudyScores
+
 # The metrics the platform reports, in column order: all of ``analysis.metrics``, top-k at 30 %.
 SCORING = study_analysis.Settings(topk=(0.3,))
 METRICS = tuple(SCORING.columns())
-SPEARMAN_ONLY = study_analysis.Settings(metrics=("spearman",))
 CEILING_SPLITS = 50
 BOOTSTRAP_RESAMPLES = 1000
 ANALYSIS_PARAMS = {
@@ -149,24 +152,20 @@ def study_saliency_maps(*, study: Study, with_arrays: bool = True):
 
 
 def agreement_rows(
-    *, study: Study, filters: AnalysisFilters = NO_FILTERS, humans: dict[int, list[np.ndarray]] | None = None
+    *, study: Study, filters: AnalysisFilters = NO_FILTERS, scores: "StudyScores | None" = None
 ) -> list[dict]:
-    """One row per image x model x method x metric (the tidy export). ``humans``: the maps
-    ``human_maps`` gives for these filters, when the caller has them already (decoding every
-    painted map is the slow part of reading them)."""
-    if humans is None:
-        humans = human_maps(study=study, filters=filters)
-    means = {image_id: mean_human_map(arrays) for image_id, arrays in humans.items()}
+    """One row per image x model x method x metric (the tidy export). ``scores``: what
+    ``study.scores.study_scores`` gives for these filters, when the caller has it already."""
+    if scores is None:
+        scores = _study_scores(study, filters)
     names = dict(study.image_set.images.values_list("pk", "name"))
     cue_conflict = study.target_policy == Study.TargetPolicy.SHAPE_AND_TEXTURE
-    # a variant has no human maps of its own: it is scored against its original's
-    scored = [m for m in study_saliency_maps(study=study) if (m.image.variant_of_id or m.image_id) in means]
-    scores = _batched_scores(scored, means)
     rows = []
-    for saliency_map in scored:
+    for saliency_map in study_saliency_maps(study=study, with_arrays=False):
+        if saliency_map.pk not in scores.scores:  # its image (or original) has no analysed maps
+            continue
         image = saliency_map.image
-        human_source = image.variant_of_id or image.pk
-        for metric, value in zip(METRICS, scores[saliency_map.pk]):
+        for metric, value in zip(METRICS, scores.scores[saliency_map.pk]):
             rows.append(
                 {
                     "study": study.slug,
@@ -177,7 +176,7 @@ def agreement_rows(
                     "model": saliency_map.model.name,
                     "method": saliency_map.method,
                     "target_class": saliency_map.target_class,
-                    "n_participants": len(humans[human_source]),
+                    "n_participants": scores.n_maps[image.variant_of_id or image.pk],
                     "metric": metric,
                     "value": float(value),
                     "method_params": json.dumps(saliency_map.params, sort_keys=True),
@@ -192,20 +191,10 @@ def agreement_rows(
     return rows
 
 
-def _batched_scores(saliency_maps: list[SaliencyMap], means: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-    """Map id -> its METRICS scores against the human mean of its image (a variant's: of its
-    original), every map of one human mean scored in one batch (``analysis.study.score_maps``
-    gives what the ``analysis.metrics`` functions give map by map, some 20x faster)."""
-    by_human: dict[int, list[SaliencyMap]] = defaultdict(list)
-    for saliency_map in saliency_maps:
-        by_human[saliency_map.image.variant_of_id or saliency_map.image_id].append(saliency_map)
-    scores = {}
-    for human_id, group in by_human.items():
-        human = means[human_id]
-        block = np.stack([resize_map(m.map_array(), human.shape) for m in group])
-        for saliency_map, values in zip(group, study_analysis.score_maps(block, human, SCORING)):
-            scores[saliency_map.pk] = values
-    return scores
+def _study_scores(study: Study, filters: AnalysisFilters) -> "StudyScores":
+    from study.scores import study_scores  # study.scores reads through this module
+
+    return study_scores(study=study, filters=filters)
 
 
 def target_role(image: Image, target_class: int, *, cue_conflict: bool) -> str:
@@ -250,17 +239,6 @@ def agreement_summary(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def image_ceilings(humans: dict[int, list[np.ndarray]]) -> dict[int, tuple[float, float]]:
-    """Image id -> (split-half Spearman, its Spearman-Brown value), for the images with at
-    least two maps (one person cannot be split)."""
-    settings = replace(SCORING, n_splits=CEILING_SPLITS)
-    return {
-        image_id: study_analysis.split_half_ceiling(np.stack(maps), settings, rng=0)
-        for image_id, maps in humans.items()
-        if len(maps) >= 2
-    }
-
-
 def pairwise_comparisons(rows: list[dict], *, metric: str = "spearman") -> list[dict]:
     """Every pair of model x method on one metric: the mean per-image difference (a - b) over
     the images both have, a two-sided paired sign-flip permutation test (9,999 resamples, or
@@ -299,11 +277,12 @@ def pairwise_comparisons(rows: list[dict], *, metric: str = "spearman") -> list[
     ]
 
 
-def noise_ceiling(humans: dict[int, list[np.ndarray]]) -> dict:
+def noise_ceiling(scores: "StudyScores") -> dict:
     """How well one half of the participants predicts the other, per image and over the study
-    (``humans`` as from ``human_maps``): the best Spearman a model can be expected to reach
-    against a mean of this many people. Images with fewer than two analysed maps have none."""
-    per_image = image_ceilings(humans)
+    (``scores`` as from ``study.scores.study_scores``): the best Spearman a model can be
+    expected to reach against a mean of this many people. Images with fewer than two analysed
+    maps have none."""
+    per_image = scores.ceilings
     values = np.array([split for split, _ in per_image.values()])
     corrected = np.array([brown for _, brown in per_image.values()])
     return {
@@ -334,35 +313,32 @@ def image_rows(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[d
     maps, coverage of the mean, split-half ceiling) beside the model map's Spearman, raw and
     divided by the image's ceiling. Only images with analysed maps; one without model maps
     gets a single row with the model columns empty, so that its ceiling is still there."""
-    humans = human_maps(study=study, filters=filters)
-    ceilings = image_ceilings(humans)
+    scores = _study_scores(study, filters)
     maps_by_image = defaultdict(list)
-    for saliency_map in study_saliency_maps(study=study):
-        if saliency_map.image_id in humans:
+    for saliency_map in study_saliency_maps(study=study, with_arrays=False):
+        if saliency_map.image_id in scores.n_maps:
             maps_by_image[saliency_map.image_id].append(saliency_map)
     no_model = {"model": "", "method": "", "target_class": None, "method_params": "", "weights_sha256": ""}
     nan = float("nan")
+    spearman_column = METRICS.index("spearman")
     rows = []
-    for image in Image.objects.filter(pk__in=list(humans)).defer("target_mask_png").order_by("name"):
-        human = mean_human_map(humans[image.pk])
-        split_half, spearman_brown = ceilings.get(image.pk, (nan, nan))
+    for image in Image.objects.filter(pk__in=list(scores.n_maps)).defer("target_mask_png").order_by("name"):
+        split_half, spearman_brown = scores.ceilings.get(image.pk, (nan, nan))
         image_columns = {
             "study": study.slug,
             "image": image.name,
             "image_id": image.pk,
             "image_sha256": image.sha256,
             "class_name": image.class_name,
-            "n_annotations": len(humans[image.pk]),
-            "human_coverage": float(np.mean(human >= PAINTED_LEVEL)),
+            "n_annotations": scores.n_maps[image.pk],
+            "human_coverage": scores.coverage[image.pk],
             "ceiling_split_half": split_half,
             "ceiling_spearman_brown": spearman_brown,
         }
         if not maps_by_image[image.pk]:
             rows.append({**image_columns, **no_model, "spearman": nan, "spearman_normalised": nan})
-            continue
-        block = np.stack([resize_map(m.map_array(), human.shape) for m in maps_by_image[image.pk]])
-        spearman = study_analysis.score_maps(block, human, SPEARMAN_ONLY)[:, 0]
-        for saliency_map, value in zip(maps_by_image[image.pk], spearman.tolist()):
+        for saliency_map in maps_by_image[image.pk]:
+            value = float(scores.scores[saliency_map.pk][spearman_column])
             rows.append(
                 {
                     **image_columns,

@@ -1,0 +1,84 @@
+"""study.scores: the results' scores are computed once per state of the data and recomputed
+whenever the data they depend on change (checked on the hand-made study of conftest.py)."""
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from analysis import metrics
+from analysis.aggregate import mean_human_map, resize_map
+from explain.models import SaliencyMap
+from study.models import Participant
+from study.scores import study_scores
+from study.selectors import METRICS, AnalysisFilters
+from tests.study.conftest import a_map, b_map, model_map
+
+pytestmark = pytest.mark.django_db
+
+
+def _queries(function) -> tuple[object, int]:
+    with CaptureQueriesContext(connection) as context:
+        result = function()
+    return result, len(context.captured_queries)
+
+
+def test_a_second_call_reads_no_maps(painted_study):
+    study = painted_study.study
+    first, first_queries = _queries(lambda: study_scores(study=study))
+    again, again_queries = _queries(lambda: study_scores(study=study))
+    assert again_queries < first_queries
+    assert again.n_maps == first.n_maps and again.ceilings == first.ceilings
+    for pk, values in first.scores.items():
+        np.testing.assert_array_equal(again.scores[pk], values)
+
+
+def test_the_scores_are_the_metrics_of_the_stored_maps(painted_study):
+    scores = study_scores(study=painted_study.study)
+    img0 = painted_study.study.image_set.images.get(name="img0")
+    assert scores.n_maps[img0.pk] == 2
+    human = mean_human_map([a_map(0) / 65535, b_map(0) / 65535])
+    saliency_map = painted_study.model_maps[("img0", "xrai")]
+    model = resize_map(model_map(1), human.shape)
+    np.testing.assert_allclose(
+        scores.scores[saliency_map.pk][METRICS.index("cc")], metrics.cc(model, human), atol=1e-9
+    )
+
+
+def test_an_exclusion_is_seen_at_once(painted_study):
+    study = painted_study.study
+    img0 = study.image_set.images.get(name="img0")
+    before = study_scores(study=study)
+    assert before.n_maps[img0.pk] == 2 and img0.pk in before.ceilings
+    Participant.objects.filter(code=painted_study.codes["B"]).update(excluded=True)
+    after = study_scores(study=study)
+    assert after.n_maps[img0.pk] == 1
+    assert img0.pk not in after.ceilings  # one person cannot be split
+
+
+def test_a_new_model_map_is_seen_at_once(painted_study):
+    study = painted_study.study
+    img2 = study.image_set.images.get(name="img2")
+    before = study_scores(study=study)
+    template = painted_study.model_maps[("img0", "xrai")]
+    added = SaliencyMap.objects.create(
+        image=img2,
+        model=template.model,
+        method=template.method,
+        target_class=template.target_class,
+        params=template.params,
+        params_hash=template.params_hash,
+        map_npy=SaliencyMap.encode(model_map(7)),
+        runtime_s=1.0,
+        device="cpu",
+        weights_sha256="f" * 64,
+    )
+    assert added.pk not in before.scores
+    assert added.pk in study_scores(study=study).scores
+
+
+def test_filters_have_their_own_results(painted_study):
+    study = painted_study.study
+    everyone = study_scores(study=study)
+    strict = study_scores(study=study, filters=AnalysisFilters(min_annotations=3))
+    assert everyone.n_maps and not strict.n_maps  # no image has 3 analysed maps
