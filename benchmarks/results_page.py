@@ -164,12 +164,14 @@ def loop_scores(study, humans) -> tuple[dict, dict]:
 
 
 def fast_scores(study, humans) -> tuple[dict, dict]:
-    """What ``study.scores`` computes when its cache has nothing: it reads and decodes the
-    painted maps itself, one image at a time (``humans`` is for the loop's signature only)."""
-    from study.scores import _compute
-    from study.selectors import NO_FILTERS
+    """``study.scores`` with its cache emptied first: it reads and decodes the painted and
+    model maps itself, one image at a time (``humans`` is for the loop's signature only)."""
+    from django.core.cache import cache
 
-    result = _compute(study, NO_FILTERS)
+    from study.scores import study_scores
+
+    cache.clear()
+    result = study_scores(study=study)
     return {pk: list(values) for pk, values in result.scores.items()}, result.ceilings
 
 

@@ -208,6 +208,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 TORCH_THREADS = env_int("TORCH_THREADS", 0, minimum=0)
 # Model passes per batch in the worker; 0 = automatic (8 on a CPU, 64 on a GPU).
 SALIENCY_BATCH_SIZE = env_int("SALIENCY_BATCH_SIZE", 0, minimum=0)
+# The results page computes new scores for at most this long per request, then shows its
+# progress and reloads itself (study.scores); exports always finish.
+RESULTS_TIME_BUDGET_S = env_int("RESULTS_TIME_BUDGET_S", 20, minimum=0)
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)

@@ -3,6 +3,7 @@
 import io
 import tempfile
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import BadRequest
@@ -50,7 +51,12 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     filter_form = AnalysisFilterForm(request.GET)
     filters = filter_form.filters()
-    scores = study_scores(study=study, filters=filters)  # computed once per state of the data
+    # each image's scores are computed once per state of its data; a long first computation
+    # is spread over several reloads of a progress page instead of one request that times out
+    scores = study_scores(study=study, filters=filters, time_budget_s=settings.RESULTS_TIME_BUDGET_S)
+    if not scores.complete:
+        context = {"study": study, "scores": scores, "budget_s": settings.RESULTS_TIME_BUDGET_S}
+        return render(request, "research/scoring.html", context)
     all_rows = selectors.agreement_rows(study=study, filters=filters, scores=scores)
     rows = [row for row in all_rows if not row["original"]]  # variants: the Corruptions section
     summary = selectors.agreement_summary(rows)

@@ -82,3 +82,28 @@ def test_filters_have_their_own_results(painted_study):
     everyone = study_scores(study=study)
     strict = study_scores(study=study, filters=AnalysisFilters(min_annotations=3))
     assert everyone.n_maps and not strict.n_maps  # no image has 3 analysed maps
+
+
+def test_a_time_budget_spreads_the_work_over_calls_and_loses_nothing(painted_study):
+    study = painted_study.study
+    calls = []
+    while not calls or not calls[-1].complete:
+        calls.append(study_scores(study=study, time_budget_s=0))  # one new image per call
+        assert len(calls) <= 3
+    assert [call.images_done for call in calls] == [1, 2, 3] and calls[-1].images_total == 3
+    unbudgeted = study_scores(study=study)
+    assert unbudgeted.n_maps == calls[-1].n_maps and unbudgeted.scores.keys() == calls[-1].scores.keys()
+
+
+def test_the_results_page_shows_progress_until_every_image_is_scored(
+    client, researcher, painted_study, settings
+):
+    settings.RESULTS_TIME_BUDGET_S = 0
+    client.force_login(researcher)
+    pages = [client.get("/research/test-study/") for _ in range(3)]
+    for page, done in zip(pages[:2], (1, 2)):
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert f"<strong>{done} of 3 images</strong>" in html and 'http-equiv="refresh"' in html
+        assert 'id="summary"' not in html
+    assert 'id="summary"' in pages[2].content.decode()  # the third image: the results
