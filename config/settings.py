@@ -78,7 +78,14 @@ if CACHE_URL.startswith(("redis://", "rediss://")):
 elif CACHE_URL:
     raise SettingError(f"CACHE_URL={CACHE_URL!r}: only redis:// URLs are supported")
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # room for the results' per-image scores (study.scores): at the default 300 entries a
+    # large study's images would evict each other before its results page had them all
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
