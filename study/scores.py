@@ -93,8 +93,11 @@ def study_scores(
         # a variant has no human maps of its own: it is scored against its original's
         human_source = saliency_map.image.variant_of_id or saliency_map.image_id
         maps_by_image.setdefault(human_source, []).append((saliency_map.pk, saliency_map.created_at))
+    common = _common_key_part()
     keys = {
-        image_id: _image_key(image_id, annotations_by_image[image_id], maps_by_image.get(image_id, []))
+        image_id: _image_key(
+            common, image_id, annotations_by_image[image_id], maps_by_image.get(image_id, [])
+        )
         for image_id in images
     }
     cached = cache.get_many(list(keys.values()))
@@ -116,12 +119,15 @@ def study_scores(
     return result
 
 
-def _image_key(image_id: int, annotations: list, maps: list) -> str:
+def _common_key_part() -> str:
+    """What every image's numbers depend on besides its own data: the code and parameters."""
     from study.exports import code_version  # exports import the selectors, which import this module
 
-    digest = hashlib.sha256()
-    for part in (code_version(), repr(SCORING), repr(CEILING), repr(METRICS), PAINTED_LEVEL):
-        digest.update(f"{part}\n".encode())
+    return "\n".join(str(part) for part in (code_version(), SCORING, CEILING, METRICS, PAINTED_LEVEL))
+
+
+def _image_key(common: str, image_id: int, annotations: list, maps: list) -> str:
+    digest = hashlib.sha256(common.encode())
     for pk, created in annotations:
         digest.update(f"a{pk},{created.isoformat()}\n".encode())
     for pk, created in maps:
