@@ -79,7 +79,7 @@ def paint_and_submit(page, box=(20, 40, 140, 80)):
         page.mouse.move(*screen(left, y), steps=3)
         page.mouse.move(*screen(right, y), steps=8)
     page.mouse.up()
-    page.wait_for_function("!document.querySelector('#submit').disabled")
+    page.wait_for_function("() => !document.querySelector('#submit').disabled")
     trial_id = page.evaluate("JSON.parse(document.getElementById('trial-config').textContent).trialId")
     page.click("#submit")
     wait_for_next_page(page, trial_id)
@@ -156,7 +156,7 @@ def test_a_double_click_on_submit_stores_one_annotation(live_server, browser, jo
     page.mouse.down()
     page.mouse.move(canvas["x"] + canvas["width"] - 20, canvas["y"] + 60, steps=15)
     page.mouse.up()
-    page.wait_for_function("!document.querySelector('#submit').disabled")
+    page.wait_for_function("() => !document.querySelector('#submit').disabled")
     page.dblclick("#submit")
     wait_for_next_page(page, first.pk)
     page.wait_for_timeout(500)  # a second request, had one been sent, would have landed by now

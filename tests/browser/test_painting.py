@@ -58,7 +58,7 @@ def start(page, live_server, entry=ENTRY):
         page.click("#instructions-continue")
     page.wait_for_selector("#painter-canvas")
     # (window.painter is the #painter element until the script has replaced it)
-    page.wait_for_function("window.painter && window.painter.map instanceof Float32Array")
+    page.wait_for_function("() => window.painter && window.painter.map instanceof Float32Array")
 
 
 def to_screen(page, x: float, y: float) -> tuple[float, float]:
@@ -73,7 +73,7 @@ def stroke_count(page) -> int:
 
 def wait_for_strokes(page, count: int):
     """Input reaches the page's main thread asynchronously; wait until it is handled."""
-    page.wait_for_function(f"window.painter.strokes.length === {count}")
+    page.wait_for_function("(count) => window.painter.strokes.length === count", arg=count)
 
 
 def mouse_stroke(page, points, steps=12):
@@ -93,7 +93,7 @@ def page_map(page) -> np.ndarray:
 
 
 def submit_and_wait(page, expected_next):
-    page.wait_for_function("!document.getElementById('submit').disabled")
+    page.wait_for_function("() => !document.getElementById('submit').disabled")
     page.click("#submit")
     playwright_sync.expect(expected_next(page)).to_be_visible()
 
@@ -298,7 +298,7 @@ def test_cursor_size_keys_and_remembered_settings(live_server, transactional_db,
     assert page.locator("#painter-image").evaluate("img => getComputedStyle(img).visibility") == "hidden"
 
     page.reload()
-    page.wait_for_function("window.painter && window.painter.map instanceof Float32Array")
+    page.wait_for_function("() => window.painter && window.painter.map instanceof Float32Array")
     assert page.evaluate("window.painter.brushSize") == remembered
     assert page.locator("#brush-size").input_value() == str(remembered)
     assert page.locator("#brush-strength-value").inner_text() == "80"

@@ -93,14 +93,22 @@ def test_a_map_whose_completeness_gap_is_undefined_is_stored_with_null(db, tmp_p
         torch.nn.init.zeros_(parameter)
     weights = tmp_path / "blind.pt"
     torch.save(blind.state_dict(), weights)
-    spec = ModelSpec(name="blind", source=ModelSpec.Source.TORCHVISION, architecture="resnet18", class_names=["a", "b"])
+    spec = ModelSpec(
+        name="blind", source=ModelSpec.Source.TORCHVISION, architecture="resnet18", class_names=["a", "b"]
+    )
     with open(weights, "rb") as handle:
         spec.weights_file.save("blind.pt", File(handle), save=False)
     spec.save()
     params = method_params("integrated_gradients", {"steps": 4})
     saliency_map = saliency_map_get_or_create(
-        image=image_set.images.first(), spec=spec, method="integrated_gradients", params=params, target_class=0
+        image=image_set.images.first(),
+        spec=spec,
+        method="integrated_gradients",
+        params=params,
+        target_class=0,
     )
     saliency_map.refresh_from_db()
-    gaps = {key: value for key, value in saliency_map.details.items() if "gap" in key or "completeness" in key}
+    gaps = {
+        key: value for key, value in saliency_map.details.items() if "gap" in key or "completeness" in key
+    }
     assert gaps and None in gaps.values(), saliency_map.details
