@@ -134,3 +134,27 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
 def all_pairs(n: int) -> list[tuple[int, int]]:
     """Every unordered pair (a, b), a < b, of n groups."""
     return list(itertools.combinations(range(n), 2))
+
+
+def hierarchical_bootstrap_ci(
+    draws: np.ndarray, *, confidence: float = 0.95, rng: Seed = 0
+) -> tuple[float, float]:
+    """Percentile CI of the mean over images when images and, within each image,
+    participants are resampled. ``draws[i, r]`` is image i's score in resample r with its
+    participants drawn with replacement (one column per resample). The images of resample r
+    are the indices ``bootstrap_ci`` draws for ``rng``, so when participants cannot vary (one
+    per image: every column equal) the interval is exactly the image-level one. An image drawn
+    more than once in a resample counts its draw that often; NaN draws are left out of their
+    resample's mean."""
+    draws = np.asarray(draws, dtype=np.float64)
+    n_images, n_resamples = draws.shape
+    if n_images < 2:
+        return float("nan"), float("nan")
+    counts = bootstrap_counts(n_images, n_resamples, rng)  # (resamples, images)
+    finite = np.isfinite(draws.T)
+    weights = counts * finite
+    with np.errstate(invalid="ignore"):
+        means = (weights * np.where(finite, draws.T, 0.0)).sum(axis=1) / weights.sum(axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.nanquantile(means, [alpha, 1 - alpha])
+    return float(low), float(high)

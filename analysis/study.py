@@ -466,6 +466,34 @@ def split_half_ceiling(participant_maps, settings: Settings | None = None, rng=0
     return r, float(ceiling.spearman_brown(r))
 
 
+def participant_bootstrap_spearman(
+    participant_maps, model_maps, *, n_resamples: int = 1000, rng=0, settings: Settings | None = None
+) -> np.ndarray:
+    """(models, n_resamples): each model map's Spearman with the human mean when the image's
+    participants are drawn with replacement, one draw per resample (the inner level of the
+    hierarchical bootstrap; ``stats.hierarchical_bootstrap_ci`` does the outer one)."""
+    settings = settings or Settings()
+    maps = np.asarray(participant_maps)
+    models = np.asarray(model_maps)
+    if maps.ndim != 3 or models.ndim != 3 or maps.shape[1:] != models.shape[1:]:
+        raise ValueError(
+            f"need participant maps (P, H, W) and model maps (m, H, W), got {maps.shape}, {models.shape}"
+        )
+    shape = maps.shape[1:]
+    xn = _normalised(maps, np.ones(len(maps), dtype=bool), settings)
+    needed = {"spearman"}
+    prepared = _Maps(models.reshape(len(models), -1), shape, settings, needed)
+    chosen = np.random.default_rng(rng).integers(0, len(xn), (n_resamples, len(xn)))
+    out = np.empty((len(models), n_resamples))
+    for start in range(0, n_resamples, 50):  # 50 means at a time: 20 MB at 224 x 224
+        block = chosen[start : start + 50]
+        weights = np.stack([np.bincount(row, minlength=len(xn)) for row in block]) / len(xn)
+        for offset, mean in enumerate((weights @ xn).astype(np.float32)):
+            reference = _Reference(mean, shape, settings, needed)
+            out[:, start + offset] = _score(prepared, reference, settings, ["spearman"])[:, 0]
+    return out
+
+
 @dataclass
 class StudyAnalysis:
     """Results of an analysis with the parameters that produced them. Arrays are indexed

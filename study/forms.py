@@ -26,6 +26,11 @@ class AnalysisFilterForm(forms.Form):
     min_annotations = forms.IntegerField(
         required=False, min_value=0, label="Only images with at least this many analysed maps"
     )
+    hierarchical = forms.BooleanField(
+        required=False,
+        widget=FlagCheckbox,
+        label="Hierarchical CIs for Spearman (participants resampled too; slow)",
+    )
 
     def filters(self) -> AnalysisFilters:
         """The chosen filters, or none when the form is invalid (its errors say why)."""

@@ -2,6 +2,7 @@
 
 import io
 import tempfile
+import time
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,7 +25,7 @@ from study import exports, selectors, services, shortcut_selectors, variant_sele
 from study.exports import write_agreement_csv, write_image_csv, write_participant_csv, write_study_zip
 from study.forms import AnalysisFilterForm
 from study.models import Image, Participant, Study
-from study.scores import study_scores
+from study.scores import participant_draws, study_scores
 
 
 @staff_member_required
@@ -51,15 +52,31 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     filter_form = AnalysisFilterForm(request.GET)
     filters = filter_form.filters()
-    # each image's scores are computed once per state of its data; a long first computation
+    hierarchical = filter_form.is_valid() and filter_form.cleaned_data["hierarchical"]
+    # each image's numbers are computed once per state of its data; a long first computation
     # is spread over several reloads of a progress page instead of one request that times out
-    scores = study_scores(study=study, filters=filters, time_budget_s=settings.RESULTS_TIME_BUDGET_S)
+    started, budget = time.monotonic(), settings.RESULTS_TIME_BUDGET_S
+    scores = study_scores(study=study, filters=filters, time_budget_s=budget)
     if not scores.complete:
-        context = {"study": study, "scores": scores, "budget_s": settings.RESULTS_TIME_BUDGET_S}
-        return render(request, "research/scoring.html", context)
+        return _scoring_page(request, study, "Scoring the model maps against the human maps", scores)
+    draws = None
+    if hierarchical:
+        left = max(0.0, budget - (time.monotonic() - started))
+        draws = participant_draws(study=study, filters=filters, time_budget_s=left)
+        if not draws.complete:
+            return _scoring_page(
+                request, study, "Resampling each image's participants (hierarchical CIs)", draws
+            )
     all_rows = selectors.agreement_rows(study=study, filters=filters, scores=scores)
     rows = [row for row in all_rows if not row["original"]]  # variants: the Corruptions section
     summary = selectors.agreement_summary(rows)
+    if draws is not None:
+        cis = selectors.hierarchical_cis(rows, draws.draws)
+        for row in summary:
+            if row["metric"] == "spearman":
+                row["hierarchical_low"], row["hierarchical_high"] = cis.get(
+                    (row["model"], row["method"]), (float("nan"), float("nan"))
+                )
     ceiling = selectors.noise_ceiling(scores)
     scatter_series = selectors.ceiling_scatter_series(rows, ceiling)
     for row in summary:
@@ -77,6 +94,7 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         "filter_form": filter_form,
         "filter_query": f"?{query}" if query else "",
         "summary": summary,
+        "hierarchical": hierarchical,
         "comparisons": selectors.pairwise_comparisons(rows),
         "ceiling": ceiling,
         "chart": _inline_svg(bar_chart_svg(spearman, metric="Spearman", ceiling=ceiling["spearman"]))
@@ -103,6 +121,12 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         context["watermark_humans"] = shortcut_selectors.human_watermark_share(study=study)
     context.update(_variant_sections(study, all_rows))
     return render(request, "research/results.html", context)
+
+
+def _scoring_page(request: HttpRequest, study: Study, task: str, progress) -> HttpResponse:
+    """The page shown while the results' numbers are still being computed: how far, and a reload."""
+    context = {"study": study, "task": task, "progress": progress, "budget_s": settings.RESULTS_TIME_BUDGET_S}
+    return render(request, "research/scoring.html", context)
 
 
 def _variant_sections(study: Study, rows: list[dict]) -> dict:

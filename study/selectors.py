@@ -308,6 +308,26 @@ def ceiling_scatter_series(rows: list[dict], study_ceiling: dict) -> dict[str, t
     return series
 
 
+def hierarchical_cis(
+    rows: list[dict], draws: dict[int, np.ndarray]
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """(model, method) -> hierarchical 95 % CI of the mean Spearman over images: the images
+    resampled exactly as ``agreement_summary``'s CI resamples them (same images, order and
+    seed), and within each image its participants (``draws`` from
+    ``study.scores.participant_draws``). An image explained for several target classes counts
+    once, with the mean of its maps' draws."""
+    per_group: dict[tuple[str, str], dict[int, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row["metric"] == "spearman" and np.isfinite(row["value"]) and row["map_id"] in draws:
+            per_group[(row["model"], row["method"])][row["image_id"]].append(draws[row["map_id"]])
+    return {
+        group: stats.hierarchical_bootstrap_ci(
+            np.array([np.mean(values, axis=0) for _, values in sorted(per_image.items())]), rng=0
+        )
+        for group, per_image in per_group.items()
+    }
+
+
 def image_rows(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
     """One row per image x model x method (x target class): the image's human data (analysed
     maps, coverage of the mean, split-half ceiling) beside the model map's Spearman, raw and

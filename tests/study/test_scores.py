@@ -1,6 +1,8 @@
 """study.scores: the results' scores are computed once per state of the data and recomputed
 whenever the data they depend on change (checked on the hand-made study of conftest.py)."""
 
+import re
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -10,8 +12,8 @@ from analysis import metrics
 from analysis.aggregate import mean_human_map, resize_map
 from explain.models import SaliencyMap
 from study.models import Participant
-from study.scores import study_scores
-from study.selectors import METRICS, AnalysisFilters
+from study.scores import participant_draws, study_scores
+from study.selectors import METRICS, AnalysisFilters, agreement_rows, agreement_summary, hierarchical_cis
 from tests.study.conftest import a_map, b_map, model_map
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +109,38 @@ def test_the_results_page_shows_progress_until_every_image_is_scored(
         assert f"<strong>{done} of 3 images</strong>" in html and 'http-equiv="refresh"' in html
         assert 'id="summary"' not in html
     assert 'id="summary"' in pages[2].content.decode()  # the third image: the results
+
+
+def test_hierarchical_cis_with_one_participant_per_image_are_the_image_level_cis(painted_study):
+    """Participants cannot vary when each image has one: the images are resampled exactly as
+    for the ordinary CI, so the two intervals must coincide."""
+    study = painted_study.study
+    Participant.objects.filter(code=painted_study.codes["B"]).update(excluded=True)
+    rows = agreement_rows(study=study)
+    summary = {(r["model"], r["method"]): r for r in agreement_summary(rows) if r["metric"] == "spearman"}
+    draws = participant_draws(study=study)
+    assert draws.complete and len(draws.draws) == 4  # img0 and img1 x two methods
+    cis = hierarchical_cis(rows, draws.draws)
+    assert cis.keys() == summary.keys()
+    for group, (low, high) in cis.items():
+        assert (low, high) == pytest.approx((summary[group]["ci_low"], summary[group]["ci_high"]), abs=1e-12)
+
+
+def test_the_results_page_adds_hierarchical_cis_on_request(client, researcher, painted_study, settings):
+    settings.RESULTS_TIME_BUDGET_S = 0
+    client.force_login(researcher)
+    plain = client.get("/research/test-study/").content.decode()  # one call per image first
+    while "Scoring the model maps" in plain:
+        plain = client.get("/research/test-study/").content.decode()
+    assert "Hierarchical 95 % CI" not in plain
+    page = client.get("/research/test-study/?hierarchical=1").content.decode()
+    assert "Resampling each image" in page and "<strong>1 of 3 images</strong>" in page
+    for _ in range(2):
+        page = client.get("/research/test-study/?hierarchical=1").content.decode()
+    assert "Hierarchical 95 % CI" in page
+    cells = re.findall(r'<td class="num hierarchical">([^<]*)</td>', page)
+    filled = [cell for cell in cells if cell]
+    assert len(filled) == 2  # the two methods' Spearman rows
+    for cell in filled:
+        low, high = (float(part) for part in cell.split(" – "))
+        assert -1 <= low <= high <= 1
