@@ -131,25 +131,15 @@ def create_study(images: int, participants: int, models: int, methods: int, size
 def loop_scores(study, humans) -> tuple[dict, dict]:
     """What ``study.selectors`` computed before the batched kernel: map id -> the scores of
     every ``analysis.metrics`` function in METRICS order; image id -> split-half ceiling."""
-    from functools import partial
-
     from analysis import ceiling, metrics
     from analysis.aggregate import mean_human_map, resize_map
+    from analysis.study import column_metric
     from study import selectors
 
     functions = {
-        "spearman": metrics.spearman,
-        "cc": metrics.cc,
-        "sim": metrics.sim,
-        "kld": metrics.kld,
-        "nss": metrics.nss,
-        "auc_judd": metrics.auc_judd,
-        "auc_borji": metrics.auc_borji,
-        "top30_iou": partial(metrics.topk_iou, k=0.3),
-        "top30_dice": partial(metrics.topk_dice, k=0.3),
-        "emd": metrics.emd,
+        name: (metrics.auc_borji if name == "auc_borji" else column_metric(name, selectors.SCORING))
+        for name in selectors.METRICS
     }
-    assert tuple(functions) == selectors.METRICS
     means = {image_id: mean_human_map(arrays) for image_id, arrays in humans.items()}
     scores = {}
     for saliency_map in selectors.study_saliency_maps(study=study):
