@@ -20,10 +20,16 @@ every image x model x method of a study.
 """
 
 import math
+import os
 from functools import lru_cache
 
 import numpy as np
 
+# POT imports every array library it finds, torch included (about 2.5 s and 430 MB), to offer
+# them as backends; we only give it numpy arrays, and the web processes, which score maps
+# but never run a model, must not load torch for it.
+for _backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
+    os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
 try:
     import ot
 except ImportError:  # pragma: no cover - exercised only where POT is missing

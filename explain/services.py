@@ -1,4 +1,10 @@
-"""Writes for the compute path: predictions, saliency maps and compute jobs."""
+"""Writes for the compute path: predictions, saliency maps and compute jobs.
+
+torch, the model zoo and the saliency methods are imported where a model is built or run,
+not at the top: the web processes import this module for the compute jobs and the method
+parameters, and must not pay torch's start-up and memory (about 2.5 s and 430 MB) for it."""
+
+from __future__ import annotations
 
 import hashlib
 import json
@@ -6,18 +12,23 @@ import logging
 import os
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from explain import model_zoo, saliency
 from explain.models import ComputeJob, ComputeUnit, ModelSpec, Prediction, SaliencyMap
+from explain.samples import DEFAULT_SAMPLE, sample_image
 from study.models import Image, Study
+
+if TYPE_CHECKING:
+    import torch
+
+    from explain import model_zoo
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +99,7 @@ def params_hash(params: dict) -> str:
 
 def library_versions() -> dict:
     import timm
+    import torch
     import torchvision
 
     return {
@@ -102,6 +114,8 @@ _loaded_models: dict[tuple, model_zoo.LoadedModel] = {}
 
 
 def _configure_torch_threads() -> None:
+    import torch
+
     if settings.TORCH_THREADS:
         torch.set_num_threads(settings.TORCH_THREADS)
 
@@ -116,6 +130,8 @@ def _weights_path(spec: ModelSpec) -> str | None:
 
 def _model_build(spec: ModelSpec) -> model_zoo.LoadedModel:
     """Build ``spec``'s classifier afresh (no cache) and record its weights' hash."""
+    from explain import model_zoo
+
     _configure_torch_threads()
     loaded = model_zoo.load_model(
         source=spec.source,
@@ -160,6 +176,8 @@ def model_spec_load(spec: ModelSpec) -> model_zoo.LoadedModel:
 def model_spec_check(spec: ModelSpec, weights_path: str | None = None) -> model_zoo.LoadedModel:
     """Build an (unsaved) spec to see that it works, with the weights at ``weights_path``
     (e.g. an upload not stored yet) instead of its own file. ValueError if it does not."""
+    from explain import model_zoo
+
     if weights_path is None and spec.source != ModelSpec.Source.EFFICIENTNET_LITE0:
         weights_path = _weights_path(spec)
     return model_zoo.load_model(
@@ -173,13 +191,13 @@ def model_spec_check(spec: ModelSpec, weights_path: str | None = None) -> model_
     )
 
 
-def model_spec_test_load(*, spec: ModelSpec, sample: str = model_zoo.DEFAULT_SAMPLE) -> dict:
+def model_spec_test_load(*, spec: ModelSpec, sample: str = DEFAULT_SAMPLE) -> dict:
     """Build ``spec`` afresh, time it, and classify one sample image: what the admin's
     "Test load" shows. Records the weights' hash on the spec."""
     started = time.perf_counter()
     loaded = _model_build(spec)
     load_seconds = time.perf_counter() - started
-    picture = model_zoo.sample_image(sample)
+    picture = sample_image(sample)
     started = time.perf_counter()
     top5 = loaded.top_k(loaded.preprocess(picture)[None])[0]
     return {
@@ -198,6 +216,8 @@ def model_space_values(method: str, loaded: model_zoo.LoadedModel) -> dict:
     """Arguments that depend on the model's normalisation, for methods that accept them:
     the values of a black and a white pixel in the model's input space (IG baselines)."""
     import inspect
+
+    from explain import saliency
 
     accepted = inspect.signature(saliency.METHODS[method]).parameters
     values = {}
@@ -232,6 +252,8 @@ def saliency_map_get_or_create(
     *, image: Image, spec: ModelSpec, method: str, params: dict, target_class: int
 ) -> SaliencyMap:
     """The map for this cache key, computed only if no worker has stored it yet."""
+    from explain import saliency
+
     key = {
         "image": image,
         "model": spec,
