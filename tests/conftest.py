@@ -1,16 +1,18 @@
 """Shared fixtures: personas and small studies built through the real services."""
 
 import io
+import json
 import os
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 
 from explain.models import ModelSpec
 from study.models import ImageSet, Study
-from study.services import image_create
+from study.services import image_create, participant_start
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls beside it are safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -29,6 +31,21 @@ def gradient_image(width: int = 160, height: int = 120, seed: int = 0) -> bytes:
     return png_bytes(rgb.astype(np.uint8))
 
 
+def gradient_image_set(name: str, count: int, *, first_seed: int = 0, class_name: str = "") -> ImageSet:
+    """An image set of ``count`` distinct gradient images img0, img1, ... labelled class 285."""
+    image_set = ImageSet.objects.create(name=name)
+    for index in range(count):
+        image_create(
+            image_set=image_set,
+            name=f"img{index}",
+            content=gradient_image(seed=first_seed + index),
+            filename=f"img{index}.png",
+            class_index=285,
+            class_name=class_name,
+        )
+    return image_set
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """Rate-limit counts live in the cache: each test starts with none, as a new minute would."""
@@ -39,17 +56,7 @@ def _fresh_rate_limits():
 
 @pytest.fixture
 def image_set(db):
-    image_set = ImageSet.objects.create(name="test set")
-    for index in range(4):
-        image_create(
-            image_set=image_set,
-            name=f"img{index}",
-            content=gradient_image(seed=index),
-            filename=f"img{index}.png",
-            class_index=285,
-            class_name="Egyptian cat",
-        )
-    return image_set
+    return gradient_image_set("test set", 4, class_name="Egyptian cat")
 
 
 @pytest.fixture
@@ -68,6 +75,39 @@ def study(image_set, default_model):
     )
     study.model_specs.add(default_model)
     return study
+
+
+@pytest.fixture
+def trial(study):
+    """The first trial of a participant who has just started the test study."""
+    participant = participant_start(study=study, recruiter_ids={})
+    return participant.trials.order_by("position").first()
+
+
+def post_annotation(client, trial, content: bytes, **fields):
+    """Submit ``content`` as the trial's painted map, as the painter does (a one-dab stroke
+    log and canvas metadata by default; ``fields`` add to or replace them)."""
+    data = {
+        "map": SimpleUploadedFile("map.png", content, content_type="image/png"),
+        "strokes": json.dumps([{"tool": "brush", "size": 20, "points": [[60, 60, 1.0]]}]),
+        "time_on_task_ms": "1234",
+        "canvas_width": "640",
+        "canvas_height": "480",
+        "device_pixel_ratio": "2",
+        **fields,
+    }
+    return client.post(f"/p/{trial.participant.code}/trials/{trial.pk}/annotation", data)
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """MEDIA_ROOT in the test's own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def media_files(media) -> list:
+    return sorted(p for p in media.rglob("*") if p.is_file()) if media.exists() else []
 
 
 @pytest.fixture

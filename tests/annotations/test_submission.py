@@ -1,5 +1,4 @@
 import io
-import json
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ from PIL import Image as PILImage
 from annotations.models import Annotation
 from study.models import Trial
 from study.services import participant_start
+from tests.conftest import post_annotation
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -23,24 +23,8 @@ def _map16(width=160, height=120) -> np.ndarray:
     return values
 
 
-@pytest.fixture
-def trial(study):
-    participant = participant_start(study=study, recruiter_ids={})
-    return participant.trials.order_by("position").first()
-
-
 def _submit(client, trial, content: bytes, **fields):
-    data = {
-        "map": SimpleUploadedFile("map.png", content, content_type="image/png"),
-        "strokes": json.dumps([{"tool": "brush", "size": 20, "points": [[60, 60, 1.0]]}]),
-        "time_on_task_ms": "1234",
-        "canvas_width": "640",
-        "canvas_height": "480",
-        "device_pixel_ratio": "2",
-        "idempotency_key": "k1",
-        **fields,
-    }
-    return client.post(f"/p/{trial.participant.code}/trials/{trial.pk}/annotation", data)
+    return post_annotation(client, trial, content, **{"idempotency_key": "k1", **fields})
 
 
 def test_a_16_bit_map_is_stored_losslessly_with_its_metadata(client, trial):

@@ -10,9 +10,8 @@ from collections import Counter
 import pytest
 
 from explain.models import ComputeJob, ComputeUnit, SaliencyMap
-from study.models import ImageSet, Study
-from study.services import image_create
-from tests.conftest import gradient_image
+from study.models import Study
+from tests.conftest import gradient_image_set
 from tests.faults.conftest import django_env, run_manage, start_worker, wait_until
 
 pytestmark = pytest.mark.worker
@@ -20,15 +19,7 @@ pytestmark = pytest.mark.worker
 
 @pytest.fixture
 def three_image_study(transactional_db, default_model):
-    image_set = ImageSet.objects.create(name="broker faults")
-    for index in range(3):
-        image_create(
-            image_set=image_set,
-            name=f"img{index}",
-            content=gradient_image(seed=10 + index),
-            filename=f"img{index}.png",
-            class_index=285,
-        )
+    image_set = gradient_image_set("broker faults", 3, first_seed=10)
     study = Study.objects.create(
         slug="broker-faults", title="Broker faults", image_set=image_set, methods=["integrated_gradients"]
     )

@@ -26,13 +26,9 @@ TRIALS = 4
 CONFIG = re.compile(r'<script id="trial-config" type="application/json">(.*?)</script>', re.S)
 
 SETUP = """
-from study.models import ImageSet, Study
-from study.services import image_create
-from tests.conftest import gradient_image
-image_set = ImageSet.objects.create(name="load")
-for index in range(4):
-    image_create(image_set=image_set, name=f"img{index}", content=gradient_image(seed=index),
-                 filename=f"img{index}.png", class_index=285)
+from study.models import Study
+from tests.conftest import gradient_image_set
+image_set = gradient_image_set("load", 4)
 Study.objects.create(slug="load", title="Load", image_set=image_set, trials_per_participant=4)
 """
 

@@ -19,7 +19,7 @@ from annotations.models import Annotation
 from study.image_import import ImageImportError, import_images
 from study.models import Image, ImageSet, Study
 from study.services import image_create, participant_start
-from tests.conftest import gradient_image, png_bytes
+from tests.conftest import gradient_image, gradient_image_set, png_bytes
 from tests.faults.conftest import require_tool
 
 FULL = "the media disk is full (no space left on device)"
@@ -59,15 +59,7 @@ def _fill(media: Path) -> Path:
 
 @pytest.fixture
 def study_on_full_disk(db, small_media):
-    image_set = ImageSet.objects.create(name="stored before the disk filled")
-    for index in range(2):
-        image_create(
-            image_set=image_set,
-            name=f"img{index}",
-            content=gradient_image(seed=index),
-            filename=f"img{index}.png",
-            class_index=285,
-        )
+    image_set = gradient_image_set("stored before the disk filled", 2)
     study = Study.objects.create(
         slug="full-disk", title="Full disk", image_set=image_set, trials_per_participant=2
     )

@@ -17,9 +17,8 @@ import pytest
 
 from explain.models import ComputeJob, ComputeUnit, SaliencyMap
 from explain.services import method_params, params_hash
-from study.models import ImageSet, Study
-from study.services import image_create
-from tests.conftest import gradient_image
+from study.models import Study
+from tests.conftest import gradient_image_set
 from tests.faults.conftest import django_env, pool_children, run_manage, start_worker, wait_until
 
 pytestmark = pytest.mark.worker
@@ -27,15 +26,7 @@ pytestmark = pytest.mark.worker
 
 @pytest.fixture
 def two_image_study(transactional_db, default_model):
-    image_set = ImageSet.objects.create(name="faults")
-    for index in range(2):
-        image_create(
-            image_set=image_set,
-            name=f"img{index}",
-            content=gradient_image(seed=index),
-            filename=f"img{index}.png",
-            class_index=285,
-        )
+    image_set = gradient_image_set("faults", 2)
     study = Study.objects.create(
         slug="faults", title="Faults", image_set=image_set, methods=["integrated_gradients"]
     )

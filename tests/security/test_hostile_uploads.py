@@ -9,14 +9,12 @@ import zipfile
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 
 from annotations.models import Annotation
 from study.models import Image, Trial
-from study.services import participant_start
-from tests.conftest import gradient_image
+from tests.conftest import gradient_image, media_files, post_annotation
 from tests.security.conftest import png_claiming
 
 WIDTH, HEIGHT = 160, 120  # the fixture images' size
@@ -46,25 +44,6 @@ def other_format(kind: str) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-def trial(study):
-    participant = participant_start(study=study, recruiter_ids={})
-    return participant.trials.order_by("position").first()
-
-
-def submit(client, trial, content: bytes, **fields):
-    data = {
-        "map": SimpleUploadedFile("map.png", content, content_type="image/png"),
-        "strokes": json.dumps([{"tool": "brush", "size": 20, "points": [[60, 60, 1.0]]}]),
-        "time_on_task_ms": "1234",
-        "canvas_width": "640",
-        "canvas_height": "480",
-        "device_pixel_ratio": "2",
-        **fields,
-    }
-    return client.post(f"/p/{trial.participant.code}/trials/{trial.pk}/annotation", data)
-
-
 def assert_refused(response, trial, status: int, message: str):
     assert response.status_code == status, response.content[:300]
     assert message in response.json()["error"]
@@ -80,14 +59,14 @@ def assert_refused(response, trial, status: int, message: str):
 
 def test_the_good_map_used_below_is_accepted(client, trial):
     """The baseline: every refusal below differs from this accepted submission in one part."""
-    assert submit(client, trial, png(good_map())).status_code == 200
+    assert post_annotation(client, trial, png(good_map())).status_code == 200
     assert Annotation.objects.count() == 1
 
 
 @pytest.mark.parametrize("field", ["time_on_task_ms", "canvas_width", "canvas_height", "device_pixel_ratio"])
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", "1e309", "12abc"])
 def test_nan_inf_or_junk_in_a_numeric_field_is_refused_by_name(client, trial, field, value):
-    assert_refused(submit(client, trial, png(good_map()), **{field: value}), trial, 400, field)
+    assert_refused(post_annotation(client, trial, png(good_map()), **{field: value}), trial, 400, field)
 
 
 @pytest.mark.parametrize(
@@ -96,57 +75,63 @@ def test_nan_inf_or_junk_in_a_numeric_field_is_refused_by_name(client, trial, fi
 )
 def test_a_colour_palette_bilevel_or_alpha_map_is_refused(client, trial, mode, name):
     eight_bit = (good_map() >> 8).astype(np.uint8)
-    response = submit(client, trial, png(eight_bit, mode))
+    response = post_annotation(client, trial, png(eight_bit, mode))
     assert_refused(response, trial, 400, f"must be an 8- or 16-bit grayscale PNG, not mode {name}")
 
 
 def test_a_truncated_png_is_refused(client, trial):
     noisy = np.random.default_rng(0).integers(1, 65535, (HEIGHT, WIDTH)).astype(np.uint16)
     whole = png(noisy)
-    assert_refused(submit(client, trial, whole[: len(whole) // 2]), trial, 400, "could not be decoded")
+    assert_refused(
+        post_annotation(client, trial, whole[: len(whole) // 2]), trial, 400, "could not be decoded"
+    )
 
 
 @pytest.mark.parametrize(("width", "height"), [(1, 1), (WIDTH, HEIGHT + 1), (10_000, 10_000)])
 def test_a_png_declaring_another_size_is_refused_before_decoding(client, trial, width, height):
     """The header alone decides: 10000 x 10000 x 16 bit would be 200 MB decoded."""
-    response = submit(client, trial, png_claiming(width, height, bit_depth=16))
+    response = post_annotation(client, trial, png_claiming(width, height, bit_depth=16))
     assert_refused(response, trial, 400, f"the map is {width}x{height} but the image is {WIDTH}x{HEIGHT}")
 
 
 def test_a_png_declaring_100000_squared_pixels_is_refused_as_a_decompression_bomb(client, trial):
     """Past twice Pillow's MAX_IMAGE_PIXELS the header is refused as it is opened."""
-    response = submit(client, trial, png_claiming(100_000, 100_000, bit_depth=16))
+    response = post_annotation(client, trial, png_claiming(100_000, 100_000, bit_depth=16))
     assert_refused(response, trial, 400, "could be decompression bomb")
 
 
 def test_a_png_of_the_right_size_with_too_little_pixel_data_is_refused(client, trial):
-    assert_refused(submit(client, trial, png_claiming(WIDTH, HEIGHT)), trial, 400, "could not be decoded")
+    assert_refused(
+        post_annotation(client, trial, png_claiming(WIDTH, HEIGHT)), trial, 400, "could not be decoded"
+    )
 
 
 @pytest.mark.parametrize("kind", ["JPEG", "GIF", "ZIP"])
 def test_a_map_that_is_a_jpeg_gif_or_zip_is_refused(client, trial, kind):
-    assert_refused(submit(client, trial, other_format(kind)), trial, 400, "the map must be a PNG file")
+    assert_refused(
+        post_annotation(client, trial, other_format(kind)), trial, 400, "the map must be a PNG file"
+    )
 
 
 def test_an_empty_map_file_is_refused(client, trial):
-    assert_refused(submit(client, trial, b""), trial, 400, "the map must be a PNG file")
+    assert_refused(post_annotation(client, trial, b""), trial, 400, "the map must be a PNG file")
 
 
 def test_a_map_file_far_over_the_limit_is_refused_without_being_read_whole(client, trial, settings):
     settings.ANNOTATION_MAX_BYTES = 4096
     content = png(good_map()) + b"\x00" * 200_000  # trailing junk after IEND
-    assert_refused(submit(client, trial, content), trial, 413, "larger than 4096 bytes")
+    assert_refused(post_annotation(client, trial, content), trial, 413, "larger than 4096 bytes")
 
 
 def test_a_stroke_log_over_its_limit_is_413(client, trial):
     strokes = json.dumps([{"tool": "brush", "size": 20, "points": [[1, 2]] * 1_000_000}])  # about 8 MB
-    assert_refused(submit(client, trial, png(good_map()), strokes=strokes), trial, 413, "too large")
+    assert_refused(post_annotation(client, trial, png(good_map()), strokes=strokes), trial, 413, "too large")
 
 
 def test_form_fields_over_djangos_limit_are_a_400(client, trial, settings):
     """Over DATA_UPLOAD_MAX_MEMORY_SIZE Django itself refuses the form (before the view)."""
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
-    response = submit(client, trial, png(good_map()), strokes="[" + "0," * 2000 + "0]")
+    response = post_annotation(client, trial, png(good_map()), strokes="[" + "0," * 2000 + "0]")
     assert response.status_code == 400
     assert Annotation.objects.count() == 0
     trial.refresh_from_db()
@@ -158,7 +143,10 @@ def test_deeply_nested_json_is_refused(client, trial, field):
     nested = "[" * 100_000 + "]" * 100_000  # 200 kB, below the size limit; once crashed the parser
     name = "the stroke log" if field == "strokes" else "focus_events"
     assert_refused(
-        submit(client, trial, png(good_map()), **{field: nested}), trial, 400, f"{name} is nested too deeply"
+        post_annotation(client, trial, png(good_map()), **{field: nested}),
+        trial,
+        400,
+        f"{name} is nested too deeply",
     )
 
 
@@ -174,31 +162,15 @@ def test_deeply_nested_json_is_refused(client, trial, field):
     ],
 )
 def test_non_finite_or_huge_numbers_anywhere_in_the_stroke_log_are_refused(client, trial, strokes, message):
-    assert_refused(submit(client, trial, png(good_map()), strokes=strokes), trial, 400, message)
+    assert_refused(post_annotation(client, trial, png(good_map()), strokes=strokes), trial, 400, message)
 
 
 def test_nan_in_focus_events_is_refused(client, trial):
-    response = submit(client, trial, png(good_map()), focus_events='[["blur", NaN]]')
+    response = post_annotation(client, trial, png(good_map()), focus_events='[["blur", NaN]]')
     assert_refused(response, trial, 400, "focus_events must contain only finite numbers")
 
 
 # ------------------------------------------------------------------- the admin's uploads
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-def media_files(media) -> list:
-    return sorted(p for p in media.rglob("*") if p.is_file()) if media.exists() else []
-
-
-@pytest.fixture
-def admin_client(client, db):
-    client.force_login(get_user_model().objects.create_superuser("boss", password="boss-pass-123"))
-    return client
 
 
 def upload(name: str, content: bytes) -> SimpleUploadedFile:

@@ -5,30 +5,12 @@ import io
 import zipfile
 
 import numpy as np
-import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 
 from study.image_regions import mask_from_png
 from study.models import Image, ImageSet
-from tests.conftest import gradient_image, png_bytes
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-def media_files(media) -> list:
-    return sorted(p for p in media.rglob("*") if p.is_file()) if media.exists() else []
-
-
-@pytest.fixture
-def admin_client(client, db):
-    client.force_login(get_user_model().objects.create_superuser("boss", password="boss-pass-123"))
-    return client
+from tests.conftest import gradient_image, media_files, png_bytes
 
 
 def a_zip(entries: dict[str, bytes]) -> SimpleUploadedFile:

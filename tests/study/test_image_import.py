@@ -13,17 +13,7 @@ from PIL import Image as PILImage
 from explain.models import ModelSpec
 from study.image_import import ImageImportError, import_images
 from study.models import Image, ImageSet
-from tests.conftest import gradient_image
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-def media_files(media) -> list:
-    return sorted(p for p in media.rglob("*") if p.is_file()) if media.exists() else []
+from tests.conftest import gradient_image, media_files
 
 
 def png_header_claiming(width: int, height: int) -> bytes:
