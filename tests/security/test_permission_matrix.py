@@ -86,6 +86,11 @@ def post(label, url, expect) -> Check:
     return Check(label, "POST", url, expect)
 
 
+def staff_action(label, url) -> list[Check]:
+    """A staff-only POST action: GET is refused (405), the POST redirects back to the results."""
+    return [get("POST only", url, staff_only(405)), post(label, url, staff_only(Redirect("/research/")))]
+
+
 def slug(w: World) -> str:
     return w.study.slug
 
@@ -162,37 +167,19 @@ PUBLIC_AND_PARTICIPANT = {
 RESEARCH = {
     "research/": [get("study list", lambda w: "/research/", staff_only(200))],
     "research/<slug:slug>/": [get("results", lambda w: f"/research/{slug(w)}/", staff_only(200))],
-    "research/<slug:slug>/compute": [
-        get("POST only", lambda w: f"/research/{slug(w)}/compute", staff_only(405)),
-        post("queue", lambda w: f"/research/{slug(w)}/compute", staff_only(Redirect("/research/"))),
-    ],
-    "research/<slug:slug>/jobs/<int:job_id>/retry": [
-        get("POST only", lambda w: f"/research/{slug(w)}/jobs/{w.job.pk}/retry", staff_only(405)),
-        post(
-            "retry",
-            lambda w: f"/research/{slug(w)}/jobs/{w.job.pk}/retry",
-            staff_only(Redirect("/research/")),
-        ),
-    ],
-    "research/<slug:slug>/jobs/<int:job_id>/cancel": [
-        get("POST only", lambda w: f"/research/{slug(w)}/jobs/{w.job.pk}/cancel", staff_only(405)),
-        post(
-            "cancel",
-            lambda w: f"/research/{slug(w)}/jobs/{w.job.pk}/cancel",
-            staff_only(Redirect("/research/")),
-        ),
-    ],
+    "research/<slug:slug>/compute": staff_action("queue", lambda w: f"/research/{slug(w)}/compute"),
+    "research/<slug:slug>/jobs/<int:job_id>/retry": staff_action(
+        "retry", lambda w: f"/research/{slug(w)}/jobs/{w.job.pk}/retry"
+    ),
+    "research/<slug:slug>/jobs/<int:job_id>/cancel": staff_action(
+        "cancel", lambda w: f"/research/{slug(w)}/jobs/{w.job.pk}/cancel"
+    ),
     "research/<slug:slug>/review/": [
         get("review", lambda w: f"/research/{slug(w)}/review/", staff_only(200))
     ],
-    "research/<slug:slug>/participants/<int:participant_id>/review": [
-        get("POST only", lambda w: f"/research/{slug(w)}/participants/{w.a.pk}/review", staff_only(405)),
-        post(
-            "review action",
-            lambda w: f"/research/{slug(w)}/participants/{w.a.pk}/review",
-            staff_only(Redirect("/research/")),
-        ),
-    ],
+    "research/<slug:slug>/participants/<int:participant_id>/review": staff_action(
+        "review action", lambda w: f"/research/{slug(w)}/participants/{w.a.pk}/review"
+    ),
     "research/annotations/<int:annotation_id>.png": [
         get("A's painted map", lambda w: f"/research/annotations/{w.annotation.pk}.png", staff_only(200))
     ],
