@@ -12,7 +12,7 @@ import math
 import re
 import subprocess
 import zipfile
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -57,6 +57,7 @@ COLUMNS = [
 ]
 
 
+@lru_cache(maxsize=1)  # the code a process runs does not change under it: one git call
 def code_version() -> str:
     try:
         return (

@@ -54,15 +54,17 @@ class StudyScores:
     n_maps: dict[int, int] = field(default_factory=dict)  # image id -> analysed painted maps
     coverage: dict[int, float] = field(default_factory=dict)
     ceilings: dict[int, tuple[float, float]] = field(default_factory=dict)  # images with >= 2 maps
-    images_done: int = 0
     images_total: int = 0
+
+    @property
+    def images_done(self) -> int:
+        return len(self.n_maps)
 
     @property
     def complete(self) -> bool:
         return self.images_done == self.images_total
 
     def add(self, image_id: int, image: ImageScores) -> None:
-        self.images_done += 1
         self.n_maps[image_id] = image.n_maps
         self.coverage[image_id] = image.coverage
         if image.ceiling is not None:
