@@ -25,12 +25,13 @@ def pending_units_by_job() -> dict[int, list[int]]:
     return by_job
 
 
-def compute_units_requeue_pending() -> dict[int, list[int]]:
+def compute_units_requeue_pending(by_job: dict[int, list[int]] | None = None) -> dict[int, list[int]]:
     """Queue every pending unit of every unfinished job again (one fan-out task per job,
-    which sends only the units still pending when it runs). Returns what was queued."""
+    which sends only the units still pending when it runs), or those of ``by_job`` when the
+    caller has just read them. Returns what was queued."""
     from explain.tasks import run_compute_job
 
-    by_job = pending_units_by_job()
+    by_job = pending_units_by_job() if by_job is None else by_job
     for job_id, unit_ids in by_job.items():
         run_compute_job.delay(job_id, unit_ids)
     if by_job:
@@ -54,8 +55,7 @@ def requeue_pending_if_queues_empty(app, queue_names) -> dict[int, list[int]]:
     while the database has pending units, their messages were lost, so queue them again.
     A non-empty queue means the broker kept its messages: nothing is sent (no duplicates
     when a worker merely restarts)."""
-    if not pending_units_by_job():
+    by_job = pending_units_by_job()
+    if not by_job or queued_message_count(app, queue_names):
         return {}
-    if queued_message_count(app, queue_names):
-        return {}
-    return compute_units_requeue_pending()
+    return compute_units_requeue_pending(by_job)
