@@ -73,6 +73,22 @@ def test_both_strategies_sort_stably_and_identically():
     np.testing.assert_array_equal(*results)
 
 
+def test_results_survive_the_next_sort_and_large_inputs_sort_too():
+    """The packed sort reuses a per-thread buffer up to a size: nothing it returns may point
+    into it, and inputs beyond that size take a fresh array."""
+    rng = np.random.default_rng(4)
+    first_keys = rng.integers(0, 2**32, 1000, dtype=np.uint32)
+    order, sorted_keys = ranking.sort_keys(first_keys)
+    kept = order.copy(), sorted_keys.copy()
+    ranking.sort_keys(rng.integers(0, 2**32, 1000, dtype=np.uint32))
+    np.testing.assert_array_equal(order, kept[0])
+    np.testing.assert_array_equal(sorted_keys, kept[1])
+    large = rng.integers(0, 2**32, ranking._SCRATCH_MAX + 1, dtype=np.uint32)
+    order, sorted_keys = ranking.sort_keys(large)
+    np.testing.assert_array_equal(sorted_keys, np.sort(large))
+    np.testing.assert_array_equal(large[order], sorted_keys)
+
+
 def test_an_unknown_strategy_is_refused():
     with pytest.raises(ValueError, match="packed, radix"):
         ranking.use_strategy("bubble")
