@@ -23,16 +23,20 @@ float64 sum rarely rounds to another float32). All blurred path points go throug
 model in batches of ``batch_size``; the result does not depend on it.
 """
 
-import numpy as np
-import torch
+from __future__ import annotations
 
+import numpy as np
+
+from ._lazy import torch
 from .base import (
     DEFAULT_BATCH_SIZE,
-    SaliencyResult,
+    Attribution,
+    ImageBatch,
+    SaliencyMethod,
+    Targets,
     as_image_batch,
     as_targets,
     model_device,
-    reduce_channels,
     target_logit_gradients,
     target_logits,
 )
@@ -94,91 +98,77 @@ def _check_parameters(max_sigma: float, steps: int, grad_step: float, batch_size
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
 
 
-def blur_ig_attributions(
-    model: torch.nn.Module,
-    images,
-    targets,
-    *,
-    max_sigma: float = 50.0,
-    steps: int = 100,
-    grad_step: float = 0.01,
-    sqrt: bool = False,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> tuple[np.ndarray, list[dict]]:
-    """Per-channel attributions (N,3,H,W) float32 and per-image completeness details.
-
-    At most ``batch_size`` blurred images go through the model at once.
-    """
-    _check_parameters(max_sigma, steps, grad_step, batch_size)
-    steps = int(steps)
-    device = model_device(model)
-    x = as_image_batch(images, device)
-    n = x.shape[0]
-    target = as_targets(targets, n).to(device)
-    sigmas = blur_sigmas(max_sigma, steps, sqrt)
-    # PAIR weights every step of a batch with its last step's sigma difference, which only
-    # matters for the uneven sqrt schedule; each step's own difference is used here.
-    widths = [sigmas[k + 1] - sigmas[k] for k in range(steps)]
-
-    pairs = [(i, k) for i in range(n) for k in range(steps)]
-    totals = torch.zeros_like(x)
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        rows = torch.tensor([i for i, _ in chunk], device=device)
-        points = gaussian_blur(x[rows], [sigmas[k] for _, k in chunk])
-        nudged = gaussian_blur(x[rows], [sigmas[k] + grad_step for _, k in chunk])
-        derivative = (nudged - points) / grad_step
-        width = torch.tensor([widths[k] for _, k in chunk], dtype=x.dtype, device=device)
-        grads = target_logit_gradients(model, points, target[rows])
-        totals.index_add_(0, rows, width[:, None, None, None] * (derivative * grads))
-    attributions = (-totals).detach()
-
-    baseline = gaussian_blur(x, [sigmas[-1]] * n)
-    ends = target_logits(model, torch.cat([x, baseline]), torch.cat([target, target]), batch_size)
-    output_difference = (ends[:n] - ends[n:]).cpu().numpy().astype(np.float64)
-    attribution_sum = attributions.to(torch.float64).sum(dim=(1, 2, 3)).cpu().numpy()
-    details = []
-    for total, expected in zip(attribution_sum, output_difference):
-        gap = abs(total - expected) / abs(expected) if expected != 0 else float("nan")
-        details.append(
-            {
-                "attribution_sum": float(total),
-                "output_difference": float(expected),
-                "completeness_gap": float(gap),
-                "baseline_sigma": float(sigmas[-1]),
-            }
-        )
-    return attributions.cpu().numpy().astype(np.float32), details
-
-
-def blur_ig_result(
-    model: torch.nn.Module,
-    images,
-    targets,
-    *,
-    max_sigma: float = 50.0,
-    steps: int = 100,
-    grad_step: float = 0.01,
-    sqrt: bool = False,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    channel_reduction: str = "abs_sum",
-) -> SaliencyResult:
-    reduce_channels(np.zeros((1, 1, 1, 1)), channel_reduction)  # reject a bad name before the work
-    attributions, details = blur_ig_attributions(
-        model,
-        images,
-        targets,
-        max_sigma=max_sigma,
-        steps=steps,
-        grad_step=grad_step,
-        sqrt=sqrt,
-        batch_size=batch_size,
-    )
-    maps = reduce_channels(attributions, channel_reduction).astype(np.float32)
-    return SaliencyResult(maps=maps, details=details)
-
-
-def blur_ig(model, images, targets, **params) -> np.ndarray:
+class BlurIG(SaliencyMethod):
     """Blur IG maps (N,H,W) float32; defaults are PAIR's (max_sigma 50, 100 steps,
     grad_step 0.01) with channels reduced by the sum of absolute values."""
-    return blur_ig_result(model, images, targets, **params).maps
+
+    name = "blur_ig"
+    defaults = {
+        "max_sigma": 50.0,
+        "steps": 100,
+        "grad_step": 0.01,
+        "sqrt": False,
+        "channel_reduction": "abs_sum",
+    }
+
+    def attribute(
+        self,
+        model: torch.nn.Module,
+        images: ImageBatch,
+        targets: Targets,
+        *,
+        max_sigma: float,
+        steps: int,
+        grad_step: float,
+        sqrt: bool,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Attribution:
+        """Per-channel attributions (N,3,H,W) float32 and per-image completeness details.
+
+        At most ``batch_size`` blurred images go through the model at once.
+        """
+        _check_parameters(max_sigma, steps, grad_step, batch_size)
+        steps = int(steps)
+        device = model_device(model)
+        x = as_image_batch(images, device)
+        n = x.shape[0]
+        target = as_targets(targets, n).to(device)
+        sigmas = blur_sigmas(max_sigma, steps, sqrt)
+        # PAIR weights every step of a batch with its last step's sigma difference, which only
+        # matters for the uneven sqrt schedule; each step's own difference is used here.
+        widths = [sigmas[k + 1] - sigmas[k] for k in range(steps)]
+
+        pairs = [(i, k) for i in range(n) for k in range(steps)]
+        totals = torch.zeros_like(x)
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            rows = torch.tensor([i for i, _ in chunk], device=device)
+            points = gaussian_blur(x[rows], [sigmas[k] for _, k in chunk])
+            nudged = gaussian_blur(x[rows], [sigmas[k] + grad_step for _, k in chunk])
+            derivative = (nudged - points) / grad_step
+            width = torch.tensor([widths[k] for _, k in chunk], dtype=x.dtype, device=device)
+            grads = target_logit_gradients(model, points, target[rows])
+            totals.index_add_(0, rows, width[:, None, None, None] * (derivative * grads))
+        attributions = (-totals).detach()
+
+        baseline = gaussian_blur(x, [sigmas[-1]] * n)
+        ends = target_logits(model, torch.cat([x, baseline]), torch.cat([target, target]), batch_size)
+        output_difference = (ends[:n] - ends[n:]).cpu().numpy().astype(np.float64)
+        attribution_sum = attributions.to(torch.float64).sum(dim=(1, 2, 3)).cpu().numpy()
+        details = []
+        for total, expected in zip(attribution_sum, output_difference):
+            gap = abs(total - expected) / abs(expected) if expected != 0 else float("nan")
+            details.append(
+                {
+                    "attribution_sum": float(total),
+                    "output_difference": float(expected),
+                    "completeness_gap": float(gap),
+                    "baseline_sigma": float(sigmas[-1]),
+                }
+            )
+        return Attribution(attributions.cpu().numpy().astype(np.float32), details)
+
+
+blur_ig = BlurIG()
+blur_ig_attributions = blur_ig.attributions
+blur_ig_result = blur_ig.result

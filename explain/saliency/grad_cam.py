@@ -26,11 +26,21 @@ resizes it with skimage (order 1, ``mode="reflect"``), which equals torch's bili
 within half a layer cell of the border (mirroring instead of clamping), and by that scale.
 """
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+from __future__ import annotations
 
-from .base import DEFAULT_BATCH_SIZE, SaliencyResult, as_image_batch, as_targets, model_device
+import numpy as np
+
+from ._lazy import F, torch
+from .base import (
+    DEFAULT_BATCH_SIZE,
+    Attribution,
+    ImageBatch,
+    SaliencyMethod,
+    Targets,
+    as_image_batch,
+    as_targets,
+    model_device,
+)
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
@@ -120,46 +130,56 @@ def _cam_batch(model, module, name: str, x: torch.Tensor, target: torch.Tensor, 
     return (F.relu(cam) if relu else cam), [int(size) for size in activations.shape[1:]]
 
 
-def grad_cam_result(
-    model: torch.nn.Module,
-    images,
-    targets,
-    *,
-    layer: str | None = None,
-    relu: bool = True,
-    interpolation: str = "bilinear",
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> SaliencyResult:
-    """maps (N,H,W) float32; details: the layer used and its output shape [K,h,w].
+class GradCam(SaliencyMethod):
+    """Grad-CAM maps (N,H,W) float32 on the last convolutional layer by default, ReLU'd and
+    upsampled bilinearly to the input size; details: the layer used and its output shape
+    [K,h,w].
 
     ``layer=None`` finds the layer with ``find_last_conv_layer``; ``relu=False`` keeps the
     negative evidence (Captum's default); ``interpolation`` is 'bilinear', 'bicubic' (both
     with align_corners=False) or 'nearest' (Captum's default).
     """
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"unknown interpolation {interpolation!r}; use one of {', '.join(INTERPOLATIONS)}")
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    device = model_device(model)
-    x = as_image_batch(images, device)
-    n, _, height, width = x.shape
-    target = as_targets(targets, n).to(device)
-    name = layer if layer is not None else find_last_conv_layer(model, x.shape[1:])
-    module = _layer_module(model, name)
 
-    maps = []
-    layer_shape: list[int] = []
-    for start in range(0, n, batch_size):
-        rows = slice(start, start + batch_size)
-        cam, layer_shape = _cam_batch(model, module, name, x[rows], target[rows], relu)
-        options = {} if interpolation == "nearest" else {"align_corners": False}
-        upsampled = F.interpolate(cam, size=(height, width), mode=interpolation, **options)
-        maps.append(upsampled[:, 0].cpu())
-    details = [{"layer": name, "layer_shape": layer_shape} for _ in range(n)]
-    return SaliencyResult(maps=torch.cat(maps).numpy().astype(np.float32), details=details)
+    name = "grad_cam"
+    defaults = {"layer": None, "relu": True, "interpolation": "bilinear"}
+    needs_layer = True
+
+    def attribute(
+        self,
+        model: torch.nn.Module,
+        images: ImageBatch,
+        targets: Targets,
+        *,
+        layer: str | None,
+        relu: bool,
+        interpolation: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Attribution:
+        """Maps (N,H,W) float32, the layer's cam upsampled, and per-image details."""
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"unknown interpolation {interpolation!r}; use one of {', '.join(INTERPOLATIONS)}"
+            )
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        device = model_device(model)
+        x = as_image_batch(images, device)
+        n, _, height, width = x.shape
+        target = as_targets(targets, n).to(device)
+        name = layer if layer is not None else find_last_conv_layer(model, x.shape[1:])
+        module = _layer_module(model, name)
+
+        maps = []
+        layer_shape: list[int] = []
+        for start in range(0, n, batch_size):
+            rows = slice(start, start + batch_size)
+            cam, layer_shape = _cam_batch(model, module, name, x[rows], target[rows], relu)
+            options = {} if interpolation == "nearest" else {"align_corners": False}
+            upsampled = F.interpolate(cam, size=(height, width), mode=interpolation, **options)
+            maps.append(upsampled[:, 0].cpu())
+        details = [{"layer": name, "layer_shape": layer_shape} for _ in range(n)]
+        return Attribution(torch.cat(maps).numpy().astype(np.float32), details)
 
 
-def grad_cam(model, images, targets, **params) -> np.ndarray:
-    """Grad-CAM maps (N,H,W) float32 on the last convolutional layer by default, ReLU'd and
-    upsampled bilinearly to the input size."""
-    return grad_cam_result(model, images, targets, **params).maps
+grad_cam = GradCam()
+grad_cam_result = grad_cam.result

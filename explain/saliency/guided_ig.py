@@ -25,18 +25,22 @@ and comparisons are the same as PAIR's; only the gradients come from the model (
 one pass per step for all N images, in batches of ``batch_size``).
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
-import torch
 
+from ._lazy import torch
 from .base import (
     DEFAULT_BATCH_SIZE,
-    SaliencyResult,
+    Attribution,
+    ImageBatch,
+    SaliencyMethod,
+    Targets,
     as_image_batch,
     as_targets,
     model_device,
-    reduce_channels,
     target_logit_gradients,
     target_logits,
 )
@@ -145,84 +149,70 @@ def _gradients(model, points: np.ndarray, targets: torch.Tensor, device, batch_s
     return np.concatenate(chunks)
 
 
-def guided_ig_attributions(
-    model: torch.nn.Module,
-    images,
-    targets,
-    *,
-    baseline="zeros",
-    steps: int = 200,
-    fraction: float = 0.25,
-    max_dist: float = 0.02,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> tuple[np.ndarray, list[dict]]:
-    """Per-channel attributions (N,3,H,W) float32 (computed in float64) and per-image
-    completeness details. ``baseline``: 'zeros' (PAIR's default), 'min', 'max' or an array,
-    as for integrated_gradients."""
-    _check_parameters(steps, fraction, max_dist, batch_size)
-    steps = int(steps)
-    device = model_device(model)
-    x = as_image_batch(images, device)
-    n = x.shape[0]
-    target = as_targets(targets, n).to(device)
-    base = make_baseline(x, baseline)
-
-    inputs = x.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
-    baselines = base.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
-    paths = [_GuidedPath(inputs[i], baselines[i], steps, fraction, max_dist) for i in range(n)]
-    active = [i for i, path in enumerate(paths) if not path.trivial]
-    if active:
-        rows = torch.tensor(active, device=device)
-        for step in range(steps):
-            points = np.stack([paths[i].x for i in active])
-            gradients = _gradients(model, points, target[rows], device, batch_size)
-            for i, gradient in zip(active, gradients):
-                paths[i].advance(gradient, step)
-
-    attributions = np.stack([path.attribution for path in paths]).transpose(0, 3, 1, 2)
-    ends = target_logits(model, torch.cat([x, base]), torch.cat([target, target]), batch_size)
-    output_difference = (ends[:n] - ends[n:]).cpu().numpy().astype(np.float64)
-    details = []
-    for total, expected in zip(attributions.sum(axis=(1, 2, 3)), output_difference):
-        gap = abs(total - expected) / abs(expected) if expected != 0 else float("nan")
-        details.append(
-            {
-                "attribution_sum": float(total),
-                "output_difference": float(expected),
-                "completeness_gap": float(gap),
-            }
-        )
-    return np.ascontiguousarray(attributions, dtype=np.float32), details
-
-
-def guided_ig_result(
-    model: torch.nn.Module,
-    images,
-    targets,
-    *,
-    baseline="zeros",
-    steps: int = 200,
-    fraction: float = 0.25,
-    max_dist: float = 0.02,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    channel_reduction: str = "abs_sum",
-) -> SaliencyResult:
-    reduce_channels(np.zeros((1, 1, 1, 1)), channel_reduction)  # reject a bad name before the work
-    attributions, details = guided_ig_attributions(
-        model,
-        images,
-        targets,
-        baseline=baseline,
-        steps=steps,
-        fraction=fraction,
-        max_dist=max_dist,
-        batch_size=batch_size,
-    )
-    maps = reduce_channels(attributions, channel_reduction).astype(np.float32)
-    return SaliencyResult(maps=maps, details=details)
-
-
-def guided_ig(model, images, targets, **params) -> np.ndarray:
+class GuidedIG(SaliencyMethod):
     """Guided IG maps (N,H,W) float32; defaults are PAIR's (zeros baseline, 200 steps,
     fraction 0.25, max_dist 0.02) with channels reduced by the sum of absolute values."""
-    return guided_ig_result(model, images, targets, **params).maps
+
+    name = "guided_ig"
+    defaults = {
+        "baseline": "zeros",
+        "steps": 200,
+        "fraction": 0.25,
+        "max_dist": 0.02,
+        "channel_reduction": "abs_sum",
+    }
+
+    def attribute(
+        self,
+        model: torch.nn.Module,
+        images: ImageBatch,
+        targets: Targets,
+        *,
+        baseline,
+        steps: int,
+        fraction: float,
+        max_dist: float,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Attribution:
+        """Per-channel attributions (N,3,H,W) float32 (computed in float64) and per-image
+        completeness details. ``baseline``: 'zeros' (PAIR's default), 'min', 'max' or an array,
+        as for integrated_gradients."""
+        _check_parameters(steps, fraction, max_dist, batch_size)
+        steps = int(steps)
+        device = model_device(model)
+        x = as_image_batch(images, device)
+        n = x.shape[0]
+        target = as_targets(targets, n).to(device)
+        base = make_baseline(x, baseline)
+
+        inputs = x.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+        baselines = base.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+        paths = [_GuidedPath(inputs[i], baselines[i], steps, fraction, max_dist) for i in range(n)]
+        active = [i for i, path in enumerate(paths) if not path.trivial]
+        if active:
+            rows = torch.tensor(active, device=device)
+            for step in range(steps):
+                points = np.stack([paths[i].x for i in active])
+                gradients = _gradients(model, points, target[rows], device, batch_size)
+                for i, gradient in zip(active, gradients):
+                    paths[i].advance(gradient, step)
+
+        attributions = np.stack([path.attribution for path in paths]).transpose(0, 3, 1, 2)
+        ends = target_logits(model, torch.cat([x, base]), torch.cat([target, target]), batch_size)
+        output_difference = (ends[:n] - ends[n:]).cpu().numpy().astype(np.float64)
+        details = []
+        for total, expected in zip(attributions.sum(axis=(1, 2, 3)), output_difference):
+            gap = abs(total - expected) / abs(expected) if expected != 0 else float("nan")
+            details.append(
+                {
+                    "attribution_sum": float(total),
+                    "output_difference": float(expected),
+                    "completeness_gap": float(gap),
+                }
+            )
+        return Attribution(np.ascontiguousarray(attributions, dtype=np.float32), details)
+
+
+guided_ig = GuidedIG()
+guided_ig_attributions = guided_ig.attributions
+guided_ig_result = guided_ig.result

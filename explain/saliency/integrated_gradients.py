@@ -13,16 +13,20 @@ Completeness: sum(attribution) should equal f(x) - f(b); each image's details re
 and the relative gap |sum - diff| / |diff|.
 """
 
-import numpy as np
-import torch
+from __future__ import annotations
 
+import numpy as np
+
+from ._lazy import torch
 from .base import (
     DEFAULT_BATCH_SIZE,
-    SaliencyResult,
+    Attribution,
+    ImageBatch,
+    SaliencyMethod,
+    Targets,
     as_image_batch,
     as_targets,
     model_device,
-    reduce_channels,
     target_logit_gradients,
     target_logits,
 )
@@ -146,92 +150,67 @@ def _attributions_from(
     return (weighted_grads * diff).detach()
 
 
-def integrated_gradients_attributions(
-    model: torch.nn.Module,
-    images,
-    targets,
-    *,
-    baseline="zeros",
-    steps: int = 25,
-    rule: str = "pair",
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    black_value=None,
-    white_value=None,
-    n_random: int = 10,
-    seed: int = 0,
-) -> tuple[np.ndarray, list[dict]]:
-    """Per-channel attributions (N,3,H,W) float32, averaged over the baselines, and per
-    image the completeness of each baseline's attribution.
-
-    At most ``batch_size`` path points go through the model at once, so memory is bounded
-    whatever ``steps`` is.
-    """
-    device = model_device(model)
-    x = as_image_batch(images, device)
-    n = x.shape[0]
-    target = as_targets(targets, n).to(device)
-    alphas, weights = integration_nodes(steps, rule)
-    baselines = make_baselines(
-        x, baseline, black_value=black_value, white_value=white_value, n_random=n_random, seed=seed
-    )
-    total = torch.zeros_like(x)
-    details: list[dict] = [{"baselines": []} for _ in range(n)]
-    for name, base in baselines:
-        attributions = _attributions_from(model, x, target, base, alphas, weights, batch_size)
-        total += attributions
-        ends = target_logits(model, torch.cat([x, base]), torch.cat([target, target]), batch_size)
-        output_difference = (ends[:n] - ends[n:]).cpu().numpy().astype(np.float64)
-        attribution_sum = attributions.sum(dim=(1, 2, 3)).cpu().numpy().astype(np.float64)
-        for detail, got, expected in zip(details, attribution_sum, output_difference):
-            gap = abs(got - expected) / abs(expected) if expected != 0 else float("nan")
-            detail["baselines"].append(
-                {
-                    "baseline": name,
-                    "attribution_sum": float(got),
-                    "output_difference": float(expected),
-                    "completeness_gap": float(gap),
-                }
-            )
-    for detail in details:  # the headline figure: the worst baseline's gap
-        detail["completeness_gap"] = max(entry["completeness_gap"] for entry in detail["baselines"])
-        if len(detail["baselines"]) == 1:
-            detail.update({k: v for k, v in detail["baselines"][0].items() if k != "baseline"})
-    return (total / len(baselines)).cpu().numpy().astype(np.float32), details
-
-
-def integrated_gradients_result(
-    model: torch.nn.Module,
-    images,
-    targets,
-    *,
-    baseline="zeros",
-    steps: int = 25,
-    rule: str = "pair",
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    channel_reduction: str = "abs_sum",
-    black_value=None,
-    white_value=None,
-    n_random: int = 10,
-    seed: int = 0,
-) -> SaliencyResult:
-    attributions, details = integrated_gradients_attributions(
-        model,
-        images,
-        targets,
-        baseline=baseline,
-        steps=steps,
-        rule=rule,
-        batch_size=batch_size,
-        black_value=black_value,
-        white_value=white_value,
-        n_random=n_random,
-        seed=seed,
-    )
-    maps = reduce_channels(attributions, channel_reduction).astype(np.float32)
-    return SaliencyResult(maps=maps, details=details)
-
-
-def integrated_gradients(model, images, targets, **params) -> np.ndarray:
+class IntegratedGradients(SaliencyMethod):
     """Integrated Gradients maps (N,H,W) float32; defaults are PAIR's (zeros baseline,
     25 steps, equal-weight rule) with channels reduced by the sum of absolute values."""
-    return integrated_gradients_result(model, images, targets, **params).maps
+
+    name = "integrated_gradients"
+    defaults = {"baseline": "zeros", "steps": 25, "rule": "pair", "channel_reduction": "abs_sum"}
+
+    def attribute(
+        self,
+        model: torch.nn.Module,
+        images: ImageBatch,
+        targets: Targets,
+        *,
+        baseline,
+        steps: int,
+        rule: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        black_value=None,
+        white_value=None,
+        n_random: int = 10,
+        seed: int = 0,
+    ) -> Attribution:
+        """Per-channel attributions (N,3,H,W) float32, averaged over the baselines, and per
+        image the completeness of each baseline's attribution.
+
+        At most ``batch_size`` path points go through the model at once, so memory is bounded
+        whatever ``steps`` is.
+        """
+        device = model_device(model)
+        x = as_image_batch(images, device)
+        n = x.shape[0]
+        target = as_targets(targets, n).to(device)
+        alphas, weights = integration_nodes(steps, rule)
+        baselines = make_baselines(
+            x, baseline, black_value=black_value, white_value=white_value, n_random=n_random, seed=seed
+        )
+        total = torch.zeros_like(x)
+        details: list[dict] = [{"baselines": []} for _ in range(n)]
+        for name, base in baselines:
+            attributions = _attributions_from(model, x, target, base, alphas, weights, batch_size)
+            total += attributions
+            ends = target_logits(model, torch.cat([x, base]), torch.cat([target, target]), batch_size)
+            output_difference = (ends[:n] - ends[n:]).cpu().numpy().astype(np.float64)
+            attribution_sum = attributions.sum(dim=(1, 2, 3)).cpu().numpy().astype(np.float64)
+            for detail, got, expected in zip(details, attribution_sum, output_difference):
+                gap = abs(got - expected) / abs(expected) if expected != 0 else float("nan")
+                detail["baselines"].append(
+                    {
+                        "baseline": name,
+                        "attribution_sum": float(got),
+                        "output_difference": float(expected),
+                        "completeness_gap": float(gap),
+                    }
+                )
+        for detail in details:  # the headline figure: the worst baseline's gap
+            detail["completeness_gap"] = max(entry["completeness_gap"] for entry in detail["baselines"])
+            if len(detail["baselines"]) == 1:
+                detail.update({k: v for k, v in detail["baselines"][0].items() if k != "baseline"})
+        return Attribution((total / len(baselines)).cpu().numpy().astype(np.float32), details)
+
+
+integrated_gradients = IntegratedGradients()
+integrated_gradients_attributions = integrated_gradients.attributions
+integrated_gradients_result = integrated_gradients.result

@@ -13,11 +13,13 @@ copy; the caller's model is left untouched. Its outputs equal the original's up 
 rounding.
 """
 
+from __future__ import annotations
+
 import copy
 import logging
 from collections import Counter
 
-import torch
+from ._lazy import torch
 
 logger = logging.getLogger(__name__)
 

@@ -17,15 +17,26 @@ its own stdev), so an image's map does not depend on which other images share th
 it equals Captum's after ``torch.manual_seed(seed)`` (which draws the same numbers).
 """
 
+from __future__ import annotations
+
 import numpy as np
-import torch
 
-from .base import DEFAULT_BATCH_SIZE, SaliencyResult, as_image_batch, as_targets, model_device
-from .gradient_x_input import gradient_x_input_attributions
-from .integrated_gradients import integrated_gradients_attributions
-from .vanilla_gradient import reduce_attribution_channels, vanilla_gradient_attributions
+from ._lazy import torch
+from .base import (
+    DEFAULT_BATCH_SIZE,
+    Attribution,
+    ImageBatch,
+    SaliencyMethod,
+    Targets,
+    as_image_batch,
+    as_targets,
+    model_device,
+)
+from .gradient_x_input import gradient_x_input
+from .integrated_gradients import integrated_gradients
+from .vanilla_gradient import vanilla_gradient
 
-BASE_METHODS = ("vanilla_gradient", "gradient_x_input", "integrated_gradients")
+BASE_METHODS = {method.name: method for method in (vanilla_gradient, gradient_x_input, integrated_gradients)}
 # Parameters that may be forwarded to each base method (batch_size is always smoothgrad's own).
 BASE_PARAMS = {
     "vanilla_gradient": (),
@@ -40,119 +51,99 @@ def smoothgrad_noise(image_shape, nsamples: int, seed: int) -> torch.Tensor:
     return torch.randn((nsamples, *image_shape), generator=generator, dtype=torch.float32)
 
 
-def _base_attributions(
-    base_method: str, model, images: torch.Tensor, targets: torch.Tensor, batch_size, params
-):
-    """(B,3,H,W) float32 per-channel attributions of the base method, and its per-image details."""
-    if base_method == "vanilla_gradient":
-        return vanilla_gradient_attributions(model, images, targets, batch_size=batch_size), None
-    if base_method == "gradient_x_input":
-        return gradient_x_input_attributions(model, images, targets, batch_size=batch_size), None
-    return integrated_gradients_attributions(model, images, targets, batch_size=batch_size, **params)
-
-
-def smoothgrad_attributions(
-    model: torch.nn.Module,
-    images,
-    targets,
-    *,
-    base_method: str = "vanilla_gradient",
-    stdev_spread: float = 0.15,
-    nsamples: int = 25,
-    magnitude: bool = True,
-    seed: int = 0,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    base_params: dict | None = None,
-) -> tuple[np.ndarray, list[dict]]:
-    """Smoothed per-channel attributions (N,3,H,W) float32 and per-image details.
-
-    At most ``batch_size`` noisy copies (of any images) are handed to the base method at once;
-    for IG each copy costs ``steps`` more rows, which IG itself batches by ``batch_size``.
-    """
-    if base_method not in BASE_METHODS:
-        raise ValueError(f"unknown base_method {base_method!r}; use one of {', '.join(BASE_METHODS)}")
-    params = dict(base_params or {})
-    unknown = sorted(set(params) - set(BASE_PARAMS[base_method]))
-    if unknown:
-        allowed = ", ".join(BASE_PARAMS[base_method]) or "none"
-        raise ValueError(f"base_params {unknown} not accepted by {base_method} (allowed: {allowed})")
-    if nsamples < 1:
-        raise ValueError("nsamples must be >= 1")
-    if stdev_spread < 0:
-        raise ValueError("stdev_spread must be >= 0")
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-
-    device = model_device(model)
-    x = as_image_batch(images, device)
-    n = x.shape[0]
-    target = as_targets(targets, n)
-    flat = x.reshape(n, -1)
-    stdev = stdev_spread * (flat.amax(dim=1) - flat.amin(dim=1))
-    noise = smoothgrad_noise(x.shape[1:], nsamples, seed).to(device)
-
-    total = torch.zeros(x.shape, dtype=torch.float64)
-    gaps: list[list[float]] = [[] for _ in range(n)]
-    pairs = [(i, k) for i in range(n) for k in range(nsamples)]
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        rows = torch.tensor([i for i, _ in chunk])
-        samples = torch.tensor([k for _, k in chunk])
-        noisy = x[rows.to(device)] + stdev[rows.to(device)][:, None, None, None] * noise[samples.to(device)]
-        attributions, details = _base_attributions(
-            base_method, model, noisy, target[rows], batch_size, params
-        )
-        values = torch.from_numpy(attributions).double()
-        total.index_add_(0, rows, values * values if magnitude else values)
-        for (i, _), detail in zip(chunk, details or []):
-            gaps[i].append(detail["completeness_gap"])
-
-    result = (total / nsamples).numpy().astype(np.float32)
-    details = []
-    for i in range(n):
-        detail = {"base_method": base_method, "stdev": float(stdev[i])}
-        if gaps[i]:
-            # IG's completeness gap at the noisy copies, averaged.
-            detail["completeness_gap_mean"] = (
-                float(np.nanmean(gaps[i])) if np.isfinite(gaps[i]).any() else None
-            )
-        details.append(detail)
-    return result, details
-
-
-def smoothgrad_result(
-    model: torch.nn.Module,
-    images,
-    targets,
-    *,
-    base_method: str = "vanilla_gradient",
-    stdev_spread: float = 0.15,
-    nsamples: int = 25,
-    magnitude: bool = True,
-    seed: int = 0,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    base_params: dict | None = None,
-    channel_reduction: str = "abs_sum",
-) -> SaliencyResult:
-    """maps (N,H,W) float32; details: base_method, the noise stdev, and for IG the mean
-    completeness gap over the noisy copies."""
-    attributions, details = smoothgrad_attributions(
-        model,
-        images,
-        targets,
-        base_method=base_method,
-        stdev_spread=stdev_spread,
-        nsamples=nsamples,
-        magnitude=magnitude,
-        seed=seed,
-        batch_size=batch_size,
-        base_params=base_params,
-    )
-    maps = reduce_attribution_channels(attributions, channel_reduction)
-    return SaliencyResult(maps=maps, details=details)
-
-
-def smoothgrad(model, images, targets, **params) -> np.ndarray:
+class SmoothGrad(SaliencyMethod):
     """SmoothGrad maps (N,H,W) float32 with PAIR's defaults (vanilla gradient, 15% noise,
-    25 samples, mean of squares), channels reduced by the sum of absolute values."""
-    return smoothgrad_result(model, images, targets, **params).maps
+    25 samples, mean of squares), channels reduced by the sum of absolute values.
+
+    Details: base_method, the noise stdev, and for IG the mean completeness gap over the
+    noisy copies."""
+
+    name = "smoothgrad"
+    defaults = {
+        "base_method": "vanilla_gradient",
+        "stdev_spread": 0.15,
+        "nsamples": 25,
+        "magnitude": True,
+        "seed": 0,
+        "base_params": {},
+        "channel_reduction": "abs_sum",
+    }
+
+    def attribute(
+        self,
+        model: torch.nn.Module,
+        images: ImageBatch,
+        targets: Targets,
+        *,
+        base_method: str,
+        stdev_spread: float,
+        nsamples: int,
+        magnitude: bool,
+        seed: int,
+        base_params: dict | None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Attribution:
+        """Smoothed per-channel attributions (N,3,H,W) float32 and per-image details.
+
+        At most ``batch_size`` noisy copies (of any images) are handed to the base method at
+        once; for IG each copy costs ``steps`` more rows, which IG itself batches by
+        ``batch_size``. The base method's parameters not in ``base_params`` take its defaults.
+        """
+        if base_method not in BASE_METHODS:
+            raise ValueError(f"unknown base_method {base_method!r}; use one of {', '.join(BASE_METHODS)}")
+        params = dict(base_params or {})
+        unknown = sorted(set(params) - set(BASE_PARAMS[base_method]))
+        if unknown:
+            allowed = ", ".join(BASE_PARAMS[base_method]) or "none"
+            raise ValueError(f"base_params {unknown} not accepted by {base_method} (allowed: {allowed})")
+        if nsamples < 1:
+            raise ValueError("nsamples must be >= 1")
+        if stdev_spread < 0:
+            raise ValueError("stdev_spread must be >= 0")
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+
+        base = BASE_METHODS[base_method]
+        device = model_device(model)
+        x = as_image_batch(images, device)
+        n = x.shape[0]
+        target = as_targets(targets, n)
+        flat = x.reshape(n, -1)
+        stdev = stdev_spread * (flat.amax(dim=1) - flat.amin(dim=1))
+        noise = smoothgrad_noise(x.shape[1:], nsamples, seed).to(device)
+
+        total = torch.zeros(x.shape, dtype=torch.float64)
+        gaps: list[list[float]] = [[] for _ in range(n)]
+        pairs = [(i, k) for i in range(n) for k in range(nsamples)]
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            rows = torch.tensor([i for i, _ in chunk])
+            samples = torch.tensor([k for _, k in chunk])
+            noisy = (
+                x[rows.to(device)] + stdev[rows.to(device)][:, None, None, None] * noise[samples.to(device)]
+            )
+            attributions, details = base.attributions(
+                model, noisy, target[rows], batch_size=batch_size, **params
+            )
+            values = torch.from_numpy(attributions).double()
+            total.index_add_(0, rows, values * values if magnitude else values)
+            for (i, _), detail in zip(chunk, details):
+                if "completeness_gap" in detail:
+                    gaps[i].append(detail["completeness_gap"])
+
+        result = (total / nsamples).numpy().astype(np.float32)
+        details = []
+        for i in range(n):
+            detail = {"base_method": base_method, "stdev": float(stdev[i])}
+            if gaps[i]:
+                # IG's completeness gap at the noisy copies, averaged.
+                detail["completeness_gap_mean"] = (
+                    float(np.nanmean(gaps[i])) if np.isfinite(gaps[i]).any() else None
+                )
+            details.append(detail)
+        return Attribution(result, details)
+
+
+smoothgrad = SmoothGrad()
+smoothgrad_attributions = smoothgrad.attributions
+smoothgrad_result = smoothgrad.result

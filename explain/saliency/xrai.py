@@ -9,13 +9,24 @@ each round, each region keeps a count of its not-yet-covered pixels and their at
 sum, updated only for the pixels a round newly covers (a pixel -> regions index).
 """
 
+from __future__ import annotations
+
 import hashlib
 from collections import OrderedDict
 
 import numpy as np
 
-from .base import DEFAULT_BATCH_SIZE, SaliencyResult, as_image_batch, model_device
-from .integrated_gradients import integrated_gradients_attributions
+from ._lazy import torch
+from .base import (
+    DEFAULT_BATCH_SIZE,
+    Attribution,
+    ImageBatch,
+    SaliencyMethod,
+    Targets,
+    as_image_batch,
+    model_device,
+)
+from .integrated_gradients import integrated_gradients
 from .xrai_segments import Segments, xrai_segments
 
 ALGORITHMS = ("full", "fast")
@@ -164,80 +175,99 @@ def _segments_for_image(segments, index: int, n: int) -> Segments | None:
     return item if isinstance(item, Segments) else Segments.from_masks(item)
 
 
-def xrai_result(
-    model,
-    images,
-    targets,
-    *,
-    steps: int = 100,
-    baselines=("min", "max"),
-    rule: str = "pair",
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    algorithm: str = "full",
-    area_threshold: float = 1.0,
-    min_pixel_diff: int = 50,
-    base_attribution=None,
-    segments=None,
-) -> SaliencyResult:
-    """XRAI maps (N,H,W) with each image's ranked regions in ``details[i]["ranks"]``.
+class Xrai(SaliencyMethod):
+    """XRAI maps (N,H,W) float32 with PAIR's default parameters, each image's ranked regions
+    (1 = most important) in ``details[i]["ranks"]``.
 
     base_attribution: optional (N,C,H,W) or (N,H,W) attribution to use instead of IG
     (channels are reduced by max, as PAIR does). segments: optional per-image Segments or
     lists of (H,W) boolean masks (a single image's list is accepted when N == 1).
     """
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {algorithm!r}; use 'full' or 'fast'")
-    x = as_image_batch(images, model_device(model) if model is not None else "cpu")
-    n, _, height, width = x.shape
-    details: list[dict] = [{} for _ in range(n)]
-    if base_attribution is None:
-        per_baseline = []
-        for baseline in baselines:  # averaged, as PAIR does
-            attributions, ig_details = integrated_gradients_attributions(
-                model, x, targets, baseline=baseline, steps=steps, rule=rule, batch_size=batch_size
-            )
-            per_baseline.append(attributions)
-            for detail, ig_detail in zip(details, ig_details):
-                detail.setdefault("integrated_gradients", []).extend(ig_detail["baselines"])
-        attribution = np.mean(per_baseline, axis=0)
-        for detail in details:
-            detail["completeness_gap"] = max(e["completeness_gap"] for e in detail["integrated_gradients"])
-    else:
-        attribution = np.asarray(base_attribution, dtype=np.float32)
-        if (
-            attribution.ndim == 3
-            and n == 1
-            and attribution.shape[-2:] == (height, width)
-            and attribution.shape[0] != 1
-        ):
-            attribution = attribution[None]
-        if attribution.shape[0] != n or attribution.shape[-2:] != (height, width):
-            raise ValueError(
-                f"base_attribution shape {attribution.shape} does not match images {tuple(x.shape)}"
-            )
-    if attribution.ndim == 4:
-        attribution = attribution.max(axis=1)
 
-    images_hwc = x.detach().cpu().numpy().transpose(0, 2, 3, 1)
-    maps = np.empty((n, height, width), dtype=np.float32)
-    for i in range(n):
-        image_segments = _segments_for_image(segments, i, n) or cached_xrai_segments(images_hwc[i])
-        if image_segments.shape != (height, width):
-            raise ValueError(
-                f"segments of shape {image_segments.shape} do not match the image {(height, width)}"
-            )
-        if algorithm == "full":
-            region_map, ranks = xrai_full(
-                attribution[i], image_segments, area_threshold=area_threshold, min_pixel_diff=min_pixel_diff
-            )
+    name = "xrai"
+    defaults = {
+        "steps": 100,
+        "baselines": ["min", "max"],
+        "rule": "pair",
+        "algorithm": "full",
+        "area_threshold": 1.0,
+        "min_pixel_diff": 50,
+    }
+
+    def attribute(
+        self,
+        model: torch.nn.Module | None,
+        images: ImageBatch,
+        targets: Targets,
+        *,
+        steps: int,
+        baselines,
+        rule: str,
+        algorithm: str,
+        area_threshold: float,
+        min_pixel_diff: int,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        base_attribution=None,
+        segments=None,
+    ) -> Attribution:
+        """Maps (N,H,W) float32 and per-image details (ranks, IG's completeness)."""
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algorithm!r}; use 'full' or 'fast'")
+        x = as_image_batch(images, model_device(model) if model is not None else "cpu")
+        n, _, height, width = x.shape
+        details: list[dict] = [{} for _ in range(n)]
+        if base_attribution is None:
+            per_baseline = []
+            for baseline in baselines:  # averaged, as PAIR does
+                attributions, ig_details = integrated_gradients.attributions(
+                    model, x, targets, baseline=baseline, steps=steps, rule=rule, batch_size=batch_size
+                )
+                per_baseline.append(attributions)
+                for detail, ig_detail in zip(details, ig_details):
+                    detail.setdefault("integrated_gradients", []).extend(ig_detail["baselines"])
+            attribution = np.mean(per_baseline, axis=0)
+            for detail in details:
+                detail["completeness_gap"] = max(
+                    e["completeness_gap"] for e in detail["integrated_gradients"]
+                )
         else:
-            region_map, ranks = xrai_fast(attribution[i], image_segments, min_pixel_diff=min_pixel_diff)
-        maps[i] = region_map
-        details[i]["ranks"] = ranks
-        details[i]["n_regions"] = int(ranks.max())
-    return SaliencyResult(maps=maps, details=details)
+            attribution = np.asarray(base_attribution, dtype=np.float32)
+            if (
+                attribution.ndim == 3
+                and n == 1
+                and attribution.shape[-2:] == (height, width)
+                and attribution.shape[0] != 1
+            ):
+                attribution = attribution[None]
+            if attribution.shape[0] != n or attribution.shape[-2:] != (height, width):
+                raise ValueError(
+                    f"base_attribution shape {attribution.shape} does not match images {tuple(x.shape)}"
+                )
+        if attribution.ndim == 4:
+            attribution = attribution.max(axis=1)
+
+        images_hwc = x.detach().cpu().numpy().transpose(0, 2, 3, 1)
+        maps = np.empty((n, height, width), dtype=np.float32)
+        for i in range(n):
+            image_segments = _segments_for_image(segments, i, n) or cached_xrai_segments(images_hwc[i])
+            if image_segments.shape != (height, width):
+                raise ValueError(
+                    f"segments of shape {image_segments.shape} do not match the image {(height, width)}"
+                )
+            if algorithm == "full":
+                region_map, ranks = xrai_full(
+                    attribution[i],
+                    image_segments,
+                    area_threshold=area_threshold,
+                    min_pixel_diff=min_pixel_diff,
+                )
+            else:
+                region_map, ranks = xrai_fast(attribution[i], image_segments, min_pixel_diff=min_pixel_diff)
+            maps[i] = region_map
+            details[i]["ranks"] = ranks
+            details[i]["n_regions"] = int(ranks.max())
+        return Attribution(maps, details)
 
 
-def xrai(model, images, targets, **params) -> np.ndarray:
-    """XRAI maps (N,H,W) float32 with PAIR's default parameters."""
-    return xrai_result(model, images, targets, **params).maps
+xrai = Xrai()
+xrai_result = xrai.result

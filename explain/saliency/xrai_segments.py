@@ -8,18 +8,25 @@ this cheap compared with full-image boolean masks. The segmentation (``felzenszw
 smooths and sorts the image's edges once for all six scales, and one sweep per scale
 dilates all of its labels; both give exactly skimage's and scipy's results. Segments
 depend only on the image, so callers compute them once and reuse them.
+
+numba, scikit-image and ``felzenszwalb`` (numba kernels) are imported at the first
+segmentation, not with this module: the package, which the torch-free registry loads, imports
+this module for ``Segments`` (see ``_lazy``).
 """
+
+from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
-from skimage.morphology import disk
-from skimage.transform import resize
 
-from . import felzenszwalb
+from ._lazy import LazyModule, njit
+
+felzenszwalb = LazyModule(f"{__package__}.felzenszwalb")
+morphology = LazyModule("skimage.morphology")
+transform = LazyModule("skimage.transform")
 
 FELZENSZWALB_SCALES = (50, 100, 150, 250, 500, 1200)
 FELZENSZWALB_SIGMA = 0.8
@@ -49,7 +56,7 @@ class Segments:
         return masks
 
     @classmethod
-    def from_masks(cls, masks) -> "Segments":
+    def from_masks(cls, masks) -> Segments:
         masks = [np.asarray(mask, dtype=bool) for mask in masks]
         if not masks:
             raise ValueError("segments must contain at least one mask")
@@ -62,7 +69,7 @@ class Segments:
 def _normalised_for_segmentation(image_hwc: np.ndarray) -> np.ndarray:
     low, high = np.min(image_hwc), np.max(image_hwc)
     scaled = (image_hwc - low) / (high - low) * 2.0 - 1.0
-    return resize(
+    return transform.resize(
         scaled, SEGMENTATION_SIZE, order=3, mode="constant", preserve_range=True, anti_aliasing=True
     )
 
@@ -70,7 +77,7 @@ def _normalised_for_segmentation(image_hwc: np.ndarray) -> np.ndarray:
 def _disk_half_widths(radius: int) -> np.ndarray:
     """PAIR's footprint ``disk(radius)`` row by row: row dy (from -radius) covers columns
     -w..w, w = half_widths[dy + radius]."""
-    return disk(radius).astype(bool).sum(axis=1) // 2
+    return morphology.disk(radius).astype(bool).sum(axis=1) // 2
 
 
 def _dilated_label_pixels(labels: np.ndarray, radius: int) -> list[np.ndarray]:
@@ -170,9 +177,9 @@ def _segments_at_scale(
     edges: felzenszwalb.SortedEdges, scale: float, shape: tuple[int, int], radius: int
 ) -> list[np.ndarray]:
     labels = felzenszwalb.segment(edges, scale, FELZENSZWALB_MIN_SIZE)
-    labels = resize(labels, shape, order=0, preserve_range=True, mode="constant", anti_aliasing=False).astype(
-        int
-    )
+    labels = transform.resize(
+        labels, shape, order=0, preserve_range=True, mode="constant", anti_aliasing=False
+    ).astype(int)
     return _dilated_label_pixels(labels, radius)
 
 

@@ -52,7 +52,7 @@ def linear_model(shape=(3, 8, 8), classes: int = 2, seed: int = 0):
 
 
 def test_vanilla_gradient_equals_pairs_and_captums(model, images):
-    ours = vanilla_gradient_attributions(model, images, TARGETS, batch_size=1)
+    ours, _ = vanilla_gradient_attributions(model, images, TARGETS, batch_size=1)
     for i, target in enumerate(TARGETS):
         pair = GradientSaliency().GetMask(hwc(images[i]), pair_call_model_function(model, target))
         np.testing.assert_allclose(ours[i].transpose(1, 2, 0), pair, rtol=1e-5, atol=1e-7)
@@ -78,7 +78,7 @@ def test_vanilla_gradient_equals_pairs_and_captums(model, images):
 
 def test_gradient_x_input_equals_captums(model, images):
     captum = InputXGradient(model).attribute(images.clone().requires_grad_(), target=TARGETS).detach()
-    ours = gradient_x_input_attributions(model, images, TARGETS, batch_size=1)
+    ours, _ = gradient_x_input_attributions(model, images, TARGETS, batch_size=1)
     np.testing.assert_allclose(ours, captum.numpy(), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(
         gradient_x_input(model, images, TARGETS), captum.abs().sum(dim=1).numpy(), rtol=1e-5, atol=1e-7
@@ -94,7 +94,9 @@ def test_gradients_of_a_linear_model_are_its_weights():
         weights[1].sum(axis=0)[None].repeat(2, 0),
         rtol=1e-5,
     )
-    np.testing.assert_allclose(gradient_x_input_attributions(net, x, 0), weights[0] * x.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        gradient_x_input_attributions(net, x, 0).values, weights[0] * x.numpy(), rtol=1e-6
+    )
     # For a linear model with zero bias, grad x input sums to the logit (completeness).
     with torch.no_grad():
         net[1].bias.zero_()
@@ -342,13 +344,13 @@ def test_occlusion_equals_captums(model, images, stride):
 
 
 def test_occlusion_summed_at_stride_one_equals_pairs_mask(model, images):
-    ours = occlusion(model, images[:1], TARGETS[0], aggregation="sum")
+    ours = occlusion(model, images[:1], TARGETS[0], stride=1, aggregation="sum")
     pair = PairOcclusion().GetMask(hwc(images[0]), pair_output_function(model, TARGETS[0]), size=15, value=0)
     np.testing.assert_allclose(ours[0], pair[:, :, 0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(pair[:, :, 0], pair[:, :, 2])
     # PAIR's sum = the mean times the number of windows covering the pixel (225 inside, 1 at corners).
     counts_1d = np.array([min(r, 32 - 15) - max(0, r - 14) + 1 for r in range(32)])
-    mean = occlusion(model, images[:1], TARGETS[0])
+    mean = occlusion(model, images[:1], TARGETS[0], stride=1)
     np.testing.assert_allclose(ours[0], mean[0] * np.outer(counts_1d, counts_1d), rtol=1e-4, atol=1e-5)
 
 
