@@ -1,13 +1,12 @@
 """Pictures of maps, as PNG bytes: a colour-mapped heat map over the image, or the image
 with everything outside a map's region dimmed."""
 
-import io
-
 import numpy as np
 from matplotlib import colormaps
 from PIL import Image as PILImage
 
 from analysis.aggregate import normalise_minmax, resize_map
+from analysis.codec import unit_rgb_png
 
 
 def overlay_png(
@@ -31,7 +30,7 @@ def overlay_png(
         colours = colormaps["inferno"](level)[..., :3]
         weight = alpha * level[..., None] ** 0.5  # unpainted areas keep the image visible
         base = base * (1 - weight) + colours * weight
-    return _png(base)
+    return unit_rgb_png(base)
 
 
 def region_png(
@@ -50,7 +49,7 @@ def region_png(
     if mask is not None:
         picture = PILImage.fromarray(np.asarray(mask, dtype=bool).astype(np.uint8) * 255)
         inside = np.asarray(picture.resize((width, height), PILImage.Resampling.NEAREST)) > 127
-    return _png(np.where(inside[..., None], base, base * outside))
+    return unit_rgb_png(np.where(inside[..., None], base, base * outside))
 
 
 def _scaled_rgb(image: PILImage.Image, width: int) -> np.ndarray:
@@ -58,9 +57,3 @@ def _scaled_rgb(image: PILImage.Image, width: int) -> np.ndarray:
     rgb = image.convert("RGB")
     height = max(1, round(rgb.height * width / rgb.width))
     return np.asarray(rgb.resize((width, height), PILImage.Resampling.LANCZOS), dtype=np.float64) / 255
-
-
-def _png(rgb: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.fromarray((rgb * 255).round().astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()

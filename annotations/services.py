@@ -1,6 +1,5 @@
 """Validating and storing a participant's painted map."""
 
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -9,14 +8,12 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from PIL import Image as PILImage
 
+from analysis import codec
 from annotations.models import Annotation
 from study.models import Participant, Trial
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_STROKE_LOG_BYTES = 5 * 1024 * 1024
-BIT_DEPTH_OF_MODE = {"L": 8, "I;16": 16}
 
 
 class SubmissionError(Exception):
@@ -47,26 +44,10 @@ def decode_map(map_png: bytes, *, width: int, height: int) -> tuple[np.ndarray, 
         raise SubmissionError(
             f"the map file is larger than {settings.ANNOTATION_MAX_BYTES} bytes", status=413
         )
-    if not map_png.startswith(PNG_SIGNATURE):
-        raise SubmissionError("the map must be a PNG file")
     try:
-        with PILImage.open(io.BytesIO(map_png)) as picture:
-            # Size and mode come from the header: refuse before decoding any pixels.
-            if picture.size != (width, height):
-                raise SubmissionError(
-                    f"the map is {picture.size[0]}x{picture.size[1]} but the image is {width}x{height}"
-                )
-            if picture.mode not in BIT_DEPTH_OF_MODE:
-                raise SubmissionError(
-                    f"the map must be an 8- or 16-bit grayscale PNG, not mode {picture.mode}"
-                )
-            bit_depth = BIT_DEPTH_OF_MODE[picture.mode]
-            values = np.asarray(picture)
-    except SubmissionError:
-        raise
-    except Exception as error:
-        raise SubmissionError(f"the map PNG could not be decoded: {error}") from None
-    return values.astype(np.float32) / float(2**bit_depth - 1), bit_depth
+        return codec.decode_gray_png(map_png, width=width, height=height)
+    except codec.MapDecodeError as error:
+        raise SubmissionError(str(error)) from None
 
 
 def _number(value, name: str, *, integer: bool, minimum: float, maximum: float):
@@ -232,8 +213,7 @@ def _record_attention_check(participant: Participant, trial: Trial, values: np.n
     study = participant.study
     if trial.image.target_mask_png is None:
         return  # an attention image without a target region cannot be scored
-    with PILImage.open(io.BytesIO(bytes(trial.image.target_mask_png))) as mask_image:
-        target = np.asarray(mask_image.convert("L")) > 0
+    target = codec.mask_from_png(trial.image.target_mask_png)
     trial.attention_passed = attention_check_passed(values, target, study.attention_min_inside)
     if trial.attention_passed:
         return

@@ -104,8 +104,9 @@ def generated_image_png(rng: np.random.Generator, index: int) -> bytes:
 
 def create_study(maps: int, seed: int = 0):
     """The study the participants take: ``maps`` main images, one trial per image each."""
-    from study.models import ImageSet, Study
-    from study.services import image_create
+    from catalogue.models import ImageSet
+    from catalogue.services import image_create
+    from study.models import Study
 
     rng = np.random.default_rng(seed)
     image_set = ImageSet.objects.create(name="load test images")

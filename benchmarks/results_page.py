@@ -1,5 +1,5 @@
 """The platform's own analysis on a generated study in a throwaway SQLite database: what the
-results page and the exports compute (``study.scores``: reading the painted and model maps,
+results page and the exports compute (``research.scores``: reading the painted and model maps,
 then ``analysis.study.score_maps`` and ``split_half_ceiling`` per image) against the per-map
 loop it replaced (every ``analysis.metrics`` function on every model map, ``ceiling.split_half``
 per image, on maps already read and decoded), side by side in one run, after checking that
@@ -45,10 +45,11 @@ def create_study(images: int, participants: int, models: int, methods: int, size
 
     from annotations.models import Annotation
     from benchmarks.analysis import generate
+    from catalogue.models import ImageSet
+    from catalogue.services import image_create
     from explain.models import ModelSpec, SaliencyMap
     from explain.services import method_params, params_hash
-    from study.models import ImageSet, Participant, Study, Trial
-    from study.services import image_create
+    from study.models import Participant, Study, Trial
 
     human, model, _ = generate(images, participants, models, methods, size)
     image_set = ImageSet.objects.create(name="results benchmark")
@@ -129,36 +130,36 @@ def create_study(images: int, participants: int, models: int, methods: int, size
 
 
 def loop_scores(study, humans) -> tuple[dict, dict]:
-    """What ``study.selectors`` computed before the batched kernel: map id -> the scores of
+    """What ``research.selectors`` computed before the batched kernel: map id -> the scores of
     every ``analysis.metrics`` function in METRICS order; image id -> split-half ceiling."""
     from analysis import ceiling, metrics
     from analysis.aggregate import mean_human_map, resize_map
     from analysis.study import column_metric
-    from study import selectors
+    from research import inputs
 
     functions = {
-        name: (metrics.auc_borji if name == "auc_borji" else column_metric(name, selectors.SCORING))
-        for name in selectors.METRICS
+        name: (metrics.auc_borji if name == "auc_borji" else column_metric(name, inputs.SCORING))
+        for name in inputs.METRICS
     }
     means = {image_id: mean_human_map(arrays) for image_id, arrays in humans.items()}
     scores = {}
-    for saliency_map in selectors.study_saliency_maps(study=study):
+    for saliency_map in inputs.study_saliency_maps(study=study):
         human = means[saliency_map.image_id]
         model_map = resize_map(saliency_map.map_array(), human.shape)
         scores[saliency_map.pk] = [function(model_map, human) for function in functions.values()]
     ceilings = {
-        image_id: ceiling.split_half(maps, n_splits=selectors.CEILING_SPLITS, rng=0)
+        image_id: ceiling.split_half(maps, n_splits=inputs.CEILING_SPLITS, rng=0)
         for image_id, maps in humans.items()
     }
     return scores, ceilings
 
 
 def fast_scores(study, humans) -> tuple[dict, dict]:
-    """``study.scores`` with its cache emptied first: it reads and decodes the painted and
+    """``research.scores`` with its cache emptied first: it reads and decodes the painted and
     model maps itself, one image at a time (``humans`` is for the loop's signature only)."""
     from django.core.cache import cache
 
-    from study.scores import study_scores
+    from research.scores import study_scores
 
     cache.clear()
     result = study_scores(study=study)
@@ -203,7 +204,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from study import selectors
+    from research import inputs
 
     call_command("migrate", verbosity=0, interactive=False)
     started = time.perf_counter()
@@ -215,7 +216,7 @@ def main() -> None:
     )
 
     started = time.perf_counter()
-    humans = selectors.human_maps(study=study)
+    humans = inputs.human_maps(study=study)
     read_s = time.perf_counter() - started
     print(f"reading and decoding {sum(map(len, humans.values()))} painted maps: {read_s:.1f} s")
     check_same(fast_scores(study, humans), loop_scores(study, humans))
@@ -237,13 +238,13 @@ def main() -> None:
             times.append(time.perf_counter() - started)
             assert response.status_code == 200, response.status_code
         print(
-            f"  run: study.scores {fast_times[-1]:.1f} s, loop {loop_times[-1]:.1f} s, results page "
+            f"  run: research.scores {fast_times[-1]:.1f} s, loop {loop_times[-1]:.1f} s, results page "
             f"{page_times[-1]:.1f} s, again {cached_times[-1]:.2f} s",
             flush=True,
         )
     ratio = statistics.median(loop / fast for fast, loop in zip(fast_times, loop_times))
     print(
-        f"\nscores + ceilings: study.scores median {statistics.median(fast_times):.1f} s (reads included), "
+        f"\nscores + ceilings: research.scores median {statistics.median(fast_times):.1f} s (reads included), "
         f"loop median {statistics.median(loop_times):.1f} s (reads excluded), speed-up {ratio:.0f}x "
         f"(median of {args.repeats} paired ratios)"
     )

@@ -19,11 +19,11 @@ from PIL import Image as PILImage
 from saliency.core import xrai as pair_xrai
 from saliency.core.base import INPUT_OUTPUT_GRADIENTS
 
+from catalogue.demo_data import demo_image_path
 from explain import model_zoo, saliency
 from explain.saliency.integrated_gradients import integrated_gradients_attributions
 from explain.saliency.xrai import xrai_full
 from explain.saliency.xrai_segments import xrai_segments
-from study.demo_data import demo_image_path
 
 TARGET = 285  # Egyptian cat
 

@@ -36,9 +36,11 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI / Redoc files served locally: no CDN needed
+    "catalogue",
+    "explain",
     "study",
     "annotations",
-    "explain",
+    "research",
 ]
 
 MIDDLEWARE = [
@@ -78,7 +80,7 @@ if CACHE_URL.startswith(("redis://", "rediss://")):
 elif CACHE_URL:
     raise SettingError(f"CACHE_URL={CACHE_URL!r}: only redis:// URLs are supported")
 else:
-    # room for the results' per-image scores (study.scores): at the default 300 entries a
+    # room for the results' per-image scores (research.scores): at the default 300 entries a
     # large study's images would evict each other before its results page had them all
     CACHES = {
         "default": {
@@ -216,7 +218,7 @@ TORCH_THREADS = env_int("TORCH_THREADS", 0, minimum=0)
 # Model passes per batch in the worker; 0 = automatic (8 on a CPU, 64 on a GPU).
 SALIENCY_BATCH_SIZE = env_int("SALIENCY_BATCH_SIZE", 0, minimum=0)
 # The results page computes new scores for at most this long per request, then shows its
-# progress and reloads itself (study.scores); exports always finish.
+# progress and reloads itself (research.scores); exports always finish.
 RESULTS_TIME_BUDGET_S = env_int("RESULTS_TIME_BUDGET_S", 20, minimum=0)
 
 if not DEBUG:

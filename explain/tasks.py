@@ -7,7 +7,7 @@ from django.db import OperationalError
 from explain import services
 
 
-@shared_task(name="explain.run_compute_job", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=services.RUN_COMPUTE_JOB_TASK, acks_late=True, reject_on_worker_lost=True)
 def run_compute_job(job_id: int, unit_ids: list[int] | None = None) -> None:
     """Fan the job's pending units (of ``unit_ids`` when given: a retry) out to the workers."""
     for unit_id in services.compute_job_start(job_id=job_id, unit_ids=unit_ids):

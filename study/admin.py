@@ -2,86 +2,15 @@ from django.contrib import admin, messages
 from django.db import models
 from django.utils.html import format_html
 
-from explain.services import compute_job_create
-from study import image_admin_views, services
-from study.image_admin_forms import ImageUploadForm
-from study.models import Image, ImageSet, Participant, Study, Trial
-from study.variants_admin import generate_variants
-
-
-class ImageInline(admin.TabularInline):
-    model = Image
-    extra = 0
-    fields = (
-        "thumbnail_preview",
-        "name",
-        "file",
-        "class_index",
-        "class_name",
-        "is_practice",
-        "is_attention_check",
-        "width",
-        "height",
-    )
-    readonly_fields = ("thumbnail_preview", "width", "height")
-    thumbnail_preview = image_admin_views.thumbnail_preview
-
-
-@admin.register(ImageSet)
-class ImageSetAdmin(admin.ModelAdmin):
-    list_display = ("name", "created_at")
-    inlines = [ImageInline]
-    actions = [generate_variants]
-
-    def get_urls(self):  # the "Upload images" page (the form is on the change page too)
-        return image_admin_views.image_set_urls(self) + super().get_urls()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "upload_form": ImageUploadForm()}
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def save_formset(self, request, form, formset, change):
-        for image in formset.save(commit=False):
-            services.image_fill_file_facts(image)
-            image.save()
-        for deleted in formset.deleted_objects:
-            deleted.delete()
-
-
-@admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
-    list_display = (
-        "thumbnail_preview",
-        "name",
-        "image_set",
-        "class_name",
-        "is_practice",
-        "is_attention_check",
-        "regions_link",
-        "width",
-        "height",
-    )
-    list_display_links = ("name",)
-    list_editable = ("is_practice", "is_attention_check")
-    thumbnail_preview = image_admin_views.thumbnail_preview
-    regions_link = image_admin_views.regions_link
-    list_filter = ("image_set", "is_practice", "is_attention_check", "corruption", "severity")
-    readonly_fields = ("sha256", "width", "height")
-    actions = [generate_variants, *image_admin_views.FLAG_ACTIONS]
-
-    def get_urls(self):  # region painter, ground truth, image and thumbnail files
-        return image_admin_views.image_urls(self) + super().get_urls()
-
-    def save_model(self, request, obj, form, change):
-        services.image_fill_file_facts(obj)
-        super().save_model(request, obj, form, change)
+from study import services
+from study.models import Participant, Study, Trial
 
 
 @admin.action(description="Compute model maps for the selected studies")
 def compute_maps(modeladmin, request, queryset):
     for study in queryset:
         try:
-            job = compute_job_create(study=study)
+            job = services.study_maps_compute(study=study)
         except ValueError as error:
             modeladmin.message_user(request, f"{study.slug}: {error}", messages.ERROR)
         else:
@@ -144,7 +73,7 @@ class StudyAdmin(admin.ModelAdmin):
                     request, f"created {study.slug} from the {study.get_template_display()} template"
                 )
                 if data["compute_now"]:
-                    job = compute_job_create(study=study)
+                    job = services.study_maps_compute(study=study)
                     self.message_user(request, f"{study.slug}: queued {job.total} image x model units")
                 return redirect("admin:study_study_change", study.pk)
         context = {

@@ -2,14 +2,15 @@
 
 from django import forms
 
+from catalogue.models import ImageSet
 from explain.models import ModelSpec
 from explain.services import DEFAULT_METHOD_PARAMS
 from study import presets
-from study.models import ImageSet, Study
+from study.models import Study
 
 
 def _corruption_choices() -> list[tuple[str, str]]:
-    from study.corruptions import CORRUPTIONS
+    from catalogue.corruptions import CORRUPTIONS
 
     return [(name, name.replace("_", " ")) for name in CORRUPTIONS]
 

@@ -3,6 +3,9 @@ import secrets
 from django.db import models
 from django.db.models import Q
 
+from catalogue.models import Image, ImageSet
+from explain.targets import TargetPolicy
+
 
 def new_participant_code() -> str:
     return secrets.token_urlsafe(24)  # 192 random bits: unguessable study links
@@ -10,68 +13,6 @@ def new_participant_code() -> str:
 
 def new_completion_code() -> str:
     return secrets.token_hex(4).upper()
-
-
-class ImageSet(models.Model):
-    name = models.CharField(max_length=200, unique=True)
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Image(models.Model):
-    image_set = models.ForeignKey(ImageSet, on_delete=models.CASCADE, related_name="images")
-    name = models.CharField(max_length=200, help_text="Short name used in exports, e.g. 'chelsea'.")
-    file = models.ImageField(upload_to="images/")
-    sha256 = models.CharField(max_length=64, editable=False)
-    width = models.PositiveIntegerField(editable=False)
-    height = models.PositiveIntegerField(editable=False)
-    class_index = models.IntegerField(null=True, blank=True, help_text="ImageNet class index, if known.")
-    class_name = models.CharField(max_length=200, blank=True)
-    is_practice = models.BooleanField(default=False, help_text="Shown as a practice trial, never analysed.")
-    is_attention_check = models.BooleanField(
-        default=False, help_text="Has a known target region; painting mostly outside it fails the check."
-    )
-    target_mask_png = models.BinaryField(
-        null=True, blank=True, help_text="Binary PNG mask of the target region (attention checks)."
-    )
-    thumbnail = models.ImageField(upload_to="thumbnails/", blank=True, editable=False)
-    # Cue-conflict images (shape of one class, texture of another): class_index is the shape's.
-    texture_class_index = models.IntegerField(
-        null=True, blank=True, help_text="Cue-conflict images: the texture's ImageNet class index."
-    )
-    texture_class_name = models.CharField(max_length=200, blank=True)
-    ground_truth_mask_png = models.BinaryField(
-        null=True, blank=True, help_text="Binary PNG mask of the object, for localisation metrics."
-    )
-    ground_truth_boxes = models.JSONField(
-        default=list, blank=True, help_text="Object boxes [[left, top, right, bottom], ...] in pixels."
-    )
-    watermark_box = models.JSONField(
-        null=True,
-        blank=True,
-        help_text="Biased-model images: [left, top, right, bottom] of the shortcut watermark, if any.",
-    )
-    # Variants (corrupted copies) are computed by the models but never shown to participants;
-    # their maps are compared with the human map of the original.
-    variant_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="variants"
-    )
-    corruption = models.CharField(max_length=40, blank=True, help_text="e.g. glass_blur")
-    severity = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1-5")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["image_set", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["image_set", "sha256"], name="unique_image_content_per_set"),
-            models.UniqueConstraint(fields=["image_set", "name"], name="unique_image_name_per_set"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.width}x{self.height})"
 
 
 class Study(models.Model):
@@ -84,11 +25,7 @@ class Study(models.Model):
         FLAG = "flag", "Flag the participant, let them finish"
         SCREEN_OUT = "screen_out", "End the study for them with the screen-out code"
 
-    class TargetPolicy(models.TextChoices):
-        LABEL_OR_PREDICTED = "label_or_predicted", "The labelled class, else the predicted one"
-        PREDICTED = "predicted", "The model's predicted class"
-        LABEL_AND_PREDICTED = "label_and_predicted", "Both the labelled and the predicted class"
-        SHAPE_AND_TEXTURE = "shape_and_texture", "Cue conflict: both the shape and the texture class"
+    TargetPolicy = TargetPolicy  # defined by explain, which computes the maps
 
     class Template(models.TextChoices):
         CUSTOM = "", "Custom"
@@ -161,6 +98,13 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def full_method_params(self) -> dict[str, dict]:
+        """Each of the study's methods (in order) -> its full parameters: the defaults updated
+        by the study's overrides."""
+        from explain.services import method_params
+
+        return {method: method_params(method, self.method_params.get(method)) for method in self.methods}
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError

@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
+from catalogue.models import Image, ImageSet
 from explain.models import ModelSpec
-from study.models import Image, ImageSet, Study
+from study.models import Study
 
 BIASED_MODEL_NAME = "watermark-cnn"  # created by `manage.py train_biased_model`
 BIASED_IMAGE_SET_NAME = "watermark-test"
@@ -156,7 +157,7 @@ def _biased_model_parts(image_set, models):
 
 
 def _make_variants(originals, corruptions, severities) -> list[Image]:
-    from study.variants import image_variants_create
+    from catalogue.variants import image_variants_create
 
     variants = []
     for image in originals:

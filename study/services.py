@@ -1,19 +1,14 @@
-"""Writes for image sets, studies and the participant flow."""
+"""Writes for studies and the participant flow."""
 
-import hashlib
-import io
 import random
-from pathlib import Path
 
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
-from PIL import Image as PILImage
 
-from config.storage import storage_error_message
-from study.models import Image, ImageSet, Participant, Study, Trial
-from study.thumbnails import thumbnail_jpeg
+from explain.models import ComputeJob
+from explain.services import compute_job_create
+from study.models import Participant, Study, Trial
 
 RECRUITER_PARAMETERS = {
     "PROLIFIC_PID": "prolific_pid",
@@ -28,88 +23,6 @@ RECRUITER_PARAMETERS = {
 def recruiter_ids_from_query(query) -> dict[str, str]:
     """Participant field -> value for the recruiter parameters present in a query dict."""
     return {field: str(query[name])[:100] for name, field in RECRUITER_PARAMETERS.items() if query.get(name)}
-
-
-def image_create(
-    *,
-    image_set: ImageSet,
-    name: str,
-    content: bytes,
-    filename: str,
-    class_index: int | None = None,
-    class_name: str = "",
-) -> Image:
-    """Add an image file to a set, recording its hash and size. Idempotent on content."""
-    sha256 = hashlib.sha256(content).hexdigest()
-    existing = Image.objects.filter(image_set=image_set, sha256=sha256).first()
-    if existing:
-        return existing
-    try:
-        with PILImage.open(io.BytesIO(content)) as picture:
-            picture.verify()
-        with PILImage.open(io.BytesIO(content)) as picture:
-            width, height = picture.size
-            picture.load()  # verify() does not decode: a truncated file fails here
-            thumbnail = thumbnail_jpeg(picture)
-    except Exception as error:
-        raise ValueError(f"{filename} is not a readable image: {error}") from None
-    image = Image(
-        image_set=image_set,
-        name=name,
-        sha256=sha256,
-        width=width,
-        height=height,
-        class_index=class_index,
-        class_name=class_name,
-    )
-    try:
-        image.file.save(f"{sha256[:16]}{Path(filename).suffix.lower()}", ContentFile(content), save=False)
-        image.thumbnail.save(f"{sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
-    except OSError as error:  # e.g. a full disk: no row, and no file of this image left behind
-        if image.file.name:
-            image.file.storage.delete(image.file.name)
-        raise OSError(error.errno, storage_error_message(error, filename)) from None
-    image.save()
-    return image
-
-
-def image_set_target_box(*, image: Image, box: tuple[int, int, int, int]) -> None:
-    """Store a rectangular target region (left, top, right, bottom in pixels) as the mask."""
-    import numpy as np
-
-    left, top, right, bottom = box
-    if not (0 <= left < right <= image.width and 0 <= top < bottom <= image.height):
-        raise ValueError(f"box {box} is not inside the {image.width}x{image.height} image")
-    mask = np.zeros((image.height, image.width), dtype=np.uint8)
-    mask[top:bottom, left:right] = 255
-    buffer = io.BytesIO()
-    PILImage.fromarray(mask).save(buffer, format="PNG")
-    image.target_mask_png = buffer.getvalue()
-    image.save(update_fields=["target_mask_png"])
-
-
-def image_fill_file_facts(image: Image) -> None:
-    """For images uploaded through the admin: hash, size and thumbnail from the file."""
-    previous_sha256 = image.sha256
-    image.file.open("rb")
-    content = image.file.read()
-    image.file.seek(0)
-    image.sha256 = hashlib.sha256(content).hexdigest()
-    with PILImage.open(io.BytesIO(content)) as picture:
-        image.width, image.height = picture.size
-        if image.sha256 != previous_sha256 or not image.thumbnail:
-            picture.load()
-            thumbnail = thumbnail_jpeg(picture)
-            image.thumbnail.save(f"{image.sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
-
-
-def image_thumbnail_fill(image: Image) -> None:
-    """Give an image stored before thumbnails existed its thumbnail."""
-    with image.file.open("rb") as handle, PILImage.open(handle) as picture:
-        picture.load()
-        thumbnail = thumbnail_jpeg(picture)
-    image.thumbnail.save(f"{image.sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
-    image.save(update_fields=["thumbnail"])
 
 
 def _least_assigned(images, count: int) -> list[int]:
@@ -257,3 +170,28 @@ def participant_include(*, participant: Participant) -> None:
     """Undo an exclusion: the participant's maps enter the analysis again."""
     participant.excluded, participant.exclusion_reason = False, ""
     participant.save(update_fields=["excluded", "exclusion_reason"])
+
+
+def study_compute_images(study: Study):
+    """The images a study's compute job covers: every image of its set, variants included,
+    but not practice and attention-check images (they are never analysed)."""
+    return study.image_set.images.filter(is_practice=False, is_attention_check=False)
+
+
+def study_maps_compute(*, study: Study) -> ComputeJob:
+    """Record and queue a compute job for every image x model x method the study asks for."""
+    image_ids = list(study_compute_images(study).order_by("pk").values_list("pk", flat=True))
+    if not image_ids and study.methods and study.model_specs.exists():
+        raise ValueError(
+            f"study {study.slug} has no images to compute "
+            "(practice and attention-check images are never analysed)"
+        )
+    return compute_job_create(
+        image_ids=image_ids,
+        model_ids=list(study.model_specs.order_by("pk").values_list("pk", flat=True)),
+        methods=study.methods,
+        method_overrides=study.method_params,
+        target_policy=study.target_policy,
+        study_id=study.pk,
+        label=f"study {study.slug}",
+    )

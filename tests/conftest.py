@@ -10,9 +10,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 
+from catalogue.models import ImageSet
+from catalogue.services import image_create
 from explain.models import ModelSpec
-from study.models import ImageSet, Study
-from study.services import image_create, participant_start
+from study.models import Study
+from study.services import participant_start
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls beside it are safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

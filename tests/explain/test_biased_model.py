@@ -8,11 +8,11 @@ import pytest
 from django.core.management import call_command
 
 from analysis.localisation import box_and_control_shares
+from catalogue.models import Image
 from explain import watermark
 from explain.biased_model import IMAGE_SET_NAME, MODEL_NAME, biased_model_images, biased_model_train
 from explain.models import ModelSpec
 from explain.services import method_params, saliency_map_get_or_create
-from study.models import Image
 
 # Under a minute on a 2-core CPU, with room for other processes sharing it.
 TRAINING_LIMIT_S = 60

@@ -14,19 +14,20 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.utils import timezone
 
+from catalogue.models import Image, ImageSet
+from catalogue.services import image_create
 from explain import tasks
 from explain.models import ComputeJob, ComputeUnit, ModelSpec, Prediction, SaliencyMap
 from explain.selectors import compute_job_progress, format_duration
 from explain.services import (
     compute_job_cancel,
-    compute_job_create,
     compute_job_lost_units,
     compute_job_retry,
     compute_job_start,
     compute_unit_begin,
 )
-from study.models import Image, ImageSet, Study
-from study.services import image_create
+from study.models import Study
+from study.services import study_maps_compute
 from tests.conftest import gradient_image
 
 QUICK_IG = {"integrated_gradients": {"steps": 2}}  # part of the cache key; keeps each unit ~1 s
@@ -57,7 +58,7 @@ def _study(image_set, *models, slug="jobs") -> Study:
 def _job(study, capture) -> ComputeJob:
     """A job whose enqueue callback is captured, not sent: the tests run the tasks themselves."""
     with capture(execute=False) as callbacks:
-        job = compute_job_create(study=study)
+        job = study_maps_compute(study=study)
     assert len(callbacks) == 1
     return job
 
@@ -109,7 +110,7 @@ def test_a_set_without_analysed_images_is_refused_before_anything_is_stored(db, 
     image_set = ImageSet.objects.create(name="practice only")
     _add_image(image_set, "warm-up", seed=1, is_practice=True)
     with pytest.raises(ValueError, match="no images to compute"):
-        compute_job_create(study=_study(image_set, default_model))
+        study_maps_compute(study=_study(image_set, default_model))
     assert not ComputeJob.objects.exists()
 
 

@@ -5,11 +5,12 @@ import time
 import numpy as np
 import pytest
 
+from catalogue.demo_data import demo_image_path
+from catalogue.models import ImageSet
+from catalogue.services import image_create
 from explain.models import ComputeJob, Prediction, SaliencyMap
-from explain.services import compute_job_create
-from study.demo_data import demo_image_path
-from study.models import ImageSet, Study
-from study.services import image_create
+from study.models import Study
+from study.services import study_maps_compute
 
 pytestmark = pytest.mark.worker
 
@@ -46,7 +47,7 @@ def chelsea_study(transactional_db, default_model):
 
 
 def test_the_worker_computes_predictions_and_pair_default_maps_once(chelsea_study, celery_worker_process):
-    job = _wait_for(compute_job_create(study=chelsea_study), celery_worker_process)
+    job = _wait_for(study_maps_compute(study=chelsea_study), celery_worker_process)
     assert job.status == ComputeJob.Status.DONE, job.errors
     assert (job.done_count, job.failed_count, job.total) == (1, 0, 1)
 
@@ -67,7 +68,7 @@ def test_the_worker_computes_predictions_and_pair_default_maps_once(chelsea_stud
     assert ranks.min() == 1 and ranks.max() == xrai.details["n_regions"]
 
     # A second job for the same study finds every map stored and adds none.
-    again = _wait_for(compute_job_create(study=chelsea_study), celery_worker_process)
+    again = _wait_for(study_maps_compute(study=chelsea_study), celery_worker_process)
     assert again.status == ComputeJob.Status.DONE
     assert SaliencyMap.objects.count() == 2 and Prediction.objects.count() == 1
 
@@ -77,6 +78,6 @@ def test_a_failing_unit_is_recorded_with_its_error(chelsea_study, celery_worker_
     chelsea_study.methods = ["integrated_gradients"]
     chelsea_study.save()
     # The rule is checked by the engine, inside the worker: the job must say why it failed.
-    job = _wait_for(compute_job_create(study=chelsea_study), celery_worker_process)
+    job = _wait_for(study_maps_compute(study=chelsea_study), celery_worker_process)
     assert job.status == ComputeJob.Status.FAILED and job.failed_count == 1
     assert "unknown rule 'simpson'" in job.errors[0]

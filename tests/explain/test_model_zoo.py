@@ -4,10 +4,10 @@ import torch
 import torchvision
 from PIL import Image as PILImage
 
+from catalogue.demo_data import demo_image_path
 from explain import model_zoo
 from explain.models import ModelSpec
 from explain.services import model_spec_load
-from study.demo_data import demo_image_path
 
 
 @pytest.fixture(scope="module")

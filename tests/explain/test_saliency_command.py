@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from study.demo_data import demo_image_path
+from catalogue.demo_data import demo_image_path
 
 COFFEE = str(demo_image_path("skimage:coffee.png"))
 

@@ -1,10 +1,12 @@
 import pytest
 
+from catalogue.demo_data import demo_image_path
+from catalogue.models import ImageSet
+from catalogue.services import image_create
 from explain.models import SaliencyMap
-from explain.services import explained_classes, image_maps_compute, method_params, model_space_values
-from study.demo_data import demo_image_path
-from study.models import ImageSet, Study
-from study.services import image_create
+from explain.services import image_maps_compute, method_params, model_space_values
+from explain.targets import explained_classes
+from study.models import Study
 
 
 @pytest.fixture
@@ -34,12 +36,22 @@ def tabby_study(db, default_model):
 
 def test_label_and_predicted_policy_stores_a_map_for_each_class(tabby_study, default_model):
     image = tabby_study.image_set.images.get()
-    maps = image_maps_compute(image=image, spec=default_model, study=tabby_study)
+    maps = image_maps_compute(
+        image=image,
+        spec=default_model,
+        method_params=tabby_study.full_method_params(),
+        target_policy=tabby_study.target_policy,
+    )
     assert sorted(m.target_class for m in maps) == [281, 285]
     # black and white baselines, in the model's own input space
     assert [b["baseline"] for b in maps[0].details["baselines"]] == ["black", "white"]
     # computing again finds both stored
-    image_maps_compute(image=image, spec=default_model, study=tabby_study)
+    image_maps_compute(
+        image=image,
+        spec=default_model,
+        method_params=tabby_study.full_method_params(),
+        target_policy=tabby_study.target_policy,
+    )
     assert SaliencyMap.objects.count() == 2
 
 
@@ -54,13 +66,7 @@ def test_label_and_predicted_policy_stores_a_map_for_each_class(tabby_study, def
     ],
 )
 def test_explained_classes_follow_the_study_policy(policy, label, expected):
-    class Image:
-        class_index = label
-
-    class Prediction:
-        top5 = [{"index": 285}]
-
-    assert explained_classes(Image, Prediction, policy) == expected
+    assert explained_classes(predicted=285, labelled=label, texture=None, policy=policy) == expected
 
 
 def test_black_and_white_are_computed_from_the_models_normalisation():

@@ -16,9 +16,11 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from annotations.models import Annotation
-from study.image_import import ImageImportError, import_images
-from study.models import Image, ImageSet, Study
-from study.services import image_create, participant_start
+from catalogue.image_import import ImageImportError, import_images
+from catalogue.models import Image, ImageSet
+from catalogue.services import image_create
+from study.models import Study
+from study.services import participant_start
 from tests.conftest import gradient_image, gradient_image_set, png_bytes
 from tests.faults.conftest import require_tool
 

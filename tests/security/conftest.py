@@ -16,7 +16,7 @@ from annotations.models import Annotation
 from explain.models import ComputeJob, Prediction, SaliencyMap
 from explain.services import method_params, params_hash
 from study.models import Participant, Study, Trial
-from tests.study.conftest import _join, _submit, box_map, model_map
+from tests.research.conftest import _join, _submit, box_map, model_map
 
 PERSONAS = ("anonymous", "participant_a", "participant_b", "researcher", "admin")
 

@@ -29,8 +29,8 @@ from schemathesis.generation import GenerationMode
 from annotations.models import Annotation
 from study.models import Participant, Trial
 from study.services import participant_start
+from tests.research.conftest import painted_study  # noqa: F401 (a fixture used below)
 from tests.security.conftest import png_claiming
-from tests.study.conftest import painted_study  # noqa: F401 (a fixture used below)
 
 FUZZ_EXAMPLES = 12
 

@@ -13,7 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 
 from annotations.models import Annotation
-from study.models import Image, Trial
+from catalogue.models import Image
+from study.models import Trial
 from tests.conftest import gradient_image, media_files, post_annotation
 from tests.security.conftest import png_claiming
 
@@ -208,7 +209,7 @@ def test_hostile_files_in_the_admin_bulk_upload_are_named_and_nothing_is_added(
     admin_client, media, image_set, files, message
 ):
     rows_before, files_before = Image.objects.count(), media_files(media)
-    response = admin_client.post(f"/admin/study/imageset/{image_set.pk}/upload/", {"files": files})
+    response = admin_client.post(f"/admin/catalogue/imageset/{image_set.pk}/upload/", {"files": files})
     page = response.content.decode()
     assert response.status_code == 200 and "Nothing was added" in page
     assert message in page
@@ -227,7 +228,7 @@ def test_the_admin_single_image_form_refuses_bombs_and_non_images(
 ):
     rows_before, files_before = Image.objects.count(), media_files(media)
     response = admin_client.post(
-        "/admin/study/image/add/",
+        "/admin/catalogue/image/add/",
         {
             "image_set": image_set.pk,
             "name": "hostile",
@@ -242,7 +243,7 @@ def test_the_admin_single_image_form_refuses_bombs_and_non_images(
 def test_the_admin_target_painter_refuses_a_map_declaring_a_huge_size(admin_client, image_set):
     image = image_set.images.first()
     response = admin_client.post(
-        f"/admin/study/image/{image.pk}/regions/target",
+        f"/admin/catalogue/image/{image.pk}/regions/target",
         {"map": upload("map.png", png_claiming(100_000, 100_000, bit_depth=16))},
     )
     assert response.status_code == 400

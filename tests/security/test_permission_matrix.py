@@ -17,8 +17,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from annotations.models import Annotation
 from study.models import new_participant_code
+from tests.research.conftest import _upload, box_map, png16
 from tests.security.conftest import PERSONAS, World
-from tests.study.conftest import _upload, box_map, png16
 
 
 class Login:
@@ -287,7 +287,7 @@ ADMIN_SITE = {
         # no model has get_absolute_url: nothing to show on the site
         get("view on site", lambda w: "/admin/r/1/1/", staff_only(404))
     ],
-    "admin/^(?P<app_label>auth|authtoken|study|annotations|explain)/$": [
+    "admin/^(?P<app_label>auth|authtoken|catalogue|explain|study|annotations)/$": [
         get("app index", lambda w: "/admin/study/", staff_only(404, admin_outcome=200))
     ],
     "admin/(?P<url>.*)$": [get("unknown admin URL", lambda w: "/admin/no-such-page/", staff_only(404))],
@@ -298,39 +298,43 @@ ADMIN_SITE = {
             staff_only(403, admin_outcome=200),
         )
     ],
-    "admin/study/imageset/<int:object_id>/upload/": [
+    "admin/catalogue/imageset/<int:object_id>/upload/": [
         get(
             "bulk upload",
-            lambda w: f"/admin/study/imageset/{w.study.image_set_id}/upload/",
+            lambda w: f"/admin/catalogue/imageset/{w.study.image_set_id}/upload/",
             staff_only(403, admin_outcome=200),
         )
     ],
-    "admin/study/image/<int:object_id>/regions/": [
+    "admin/catalogue/image/<int:object_id>/regions/": [
         get(
             "region painter",
-            lambda w: f"/admin/study/image/{w.a_done.image_id}/regions/",
+            lambda w: f"/admin/catalogue/image/{w.a_done.image_id}/regions/",
             staff_only(403, admin_outcome=200),
         )
     ],
-    "admin/study/image/<int:object_id>/regions/target": [
-        get("POST only", lambda w: f"/admin/study/image/{w.a_done.image_id}/regions/target", staff_only(405)),
+    "admin/catalogue/image/<int:object_id>/regions/target": [
+        get(
+            "POST only",
+            lambda w: f"/admin/catalogue/image/{w.a_done.image_id}/regions/target",
+            staff_only(405),
+        ),
         post(
             "target region",
-            lambda w: f"/admin/study/image/{w.a_done.image_id}/regions/target",
+            lambda w: f"/admin/catalogue/image/{w.a_done.image_id}/regions/target",
             staff_only(403, admin_outcome=400),  # the admin sent no map
         ),
     ],
-    "admin/study/image/<int:object_id>/file": [
+    "admin/catalogue/image/<int:object_id>/file": [
         get(
             "image file",
-            lambda w: f"/admin/study/image/{w.a_done.image_id}/file",
+            lambda w: f"/admin/catalogue/image/{w.a_done.image_id}/file",
             staff_only(403, admin_outcome=200),
         )
     ],
-    "admin/study/image/<int:object_id>/thumbnail.jpg": [
+    "admin/catalogue/image/<int:object_id>/thumbnail.jpg": [
         get(
             "thumbnail",
-            lambda w: f"/admin/study/image/{w.a_done.image_id}/thumbnail.jpg",
+            lambda w: f"/admin/catalogue/image/{w.a_done.image_id}/thumbnail.jpg",
             staff_only(403, admin_outcome=200),
         )
     ],
@@ -355,8 +359,8 @@ ADMIN_OBJECTS = {
     "auth.group": lambda w: w.group.pk,
     "auth.user": lambda w: w.researcher.pk,
     "authtoken.tokenproxy": lambda w: w.researcher.pk,  # the token admin is keyed by its user
-    "study.imageset": lambda w: w.study.image_set_id,
-    "study.image": lambda w: w.a_done.image_id,
+    "catalogue.imageset": lambda w: w.study.image_set_id,
+    "catalogue.image": lambda w: w.a_done.image_id,
     "study.study": lambda w: w.study.pk,
     "study.participant": lambda w: w.a.pk,
     "annotations.annotation": lambda w: w.annotation.pk,

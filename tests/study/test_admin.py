@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from catalogue.models import Image
 from explain.models import ComputeJob
-from study.models import Image
 from tests.conftest import gradient_image
 
 
@@ -19,8 +19,8 @@ def admin_client_logged_in(client, db):
 @pytest.mark.parametrize(
     "page",
     [
-        "study/imageset",
-        "study/image",
+        "catalogue/imageset",
+        "catalogue/image",
         "study/study",
         "study/participant",
         "annotations/annotation",
@@ -50,7 +50,7 @@ def test_an_image_uploaded_in_the_admin_gets_its_hash_and_size(admin_client_logg
         "new.png", gradient_image(width=50, height=40, seed=9), content_type="image/png"
     )
     response = admin_client_logged_in.post(
-        "/admin/study/image/add/",
+        "/admin/catalogue/image/add/",
         {"image_set": image_set.pk, "name": "new", "file": upload, "class_name": ""},
     )
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -5,10 +5,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from catalogue.models import ImageSet
+from catalogue.services import image_create
 from explain.models import ComputeJob, ModelSpec
-from study.models import ImageSet, Participant, Study
+from study.models import Participant, Study
 from study.presets import PresetError, study_from_template
-from study.services import image_create, participant_start
+from study.services import participant_start
 from tests.conftest import gradient_image
 
 

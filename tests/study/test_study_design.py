@@ -11,9 +11,11 @@ from django.db import connection
 from PIL import Image as PILImage
 
 from annotations.models import Annotation
-from study.models import Image, Participant, Study, Trial
-from study.selectors import human_maps
-from study.services import image_create, image_set_target_box, participant_start
+from catalogue.models import Image
+from catalogue.services import image_create, image_set_target_box
+from research.inputs import human_maps
+from study.models import Participant, Study, Trial
+from study.services import participant_start
 from tests.conftest import gradient_image
 
 

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from catalogue.models import ImageSet
 from explain.models import ModelSpec
-from explain.services import compute_job_create
-from study.models import ImageSet
 from study.presets import PRESETS, PresetError, study_from_template
+from study.services import study_maps_compute
 
 
 def _names(text: str) -> list[str]:
@@ -63,5 +63,5 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"participant link: /s/{study.slug}/   results: /research/{study.slug}/")
         if options["compute"]:
-            job = compute_job_create(study=study)
+            job = study_maps_compute(study=study)
             self.stdout.write(f"queued compute job {job.pk}: {job.total} image x model units")

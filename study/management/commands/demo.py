@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from explain.models import ModelSpec
-from study.demo_data import (
+from catalogue.demo_data import (
     ATTENTION_BOX,
     ATTENTION_IMAGE,
     DEMO_IMAGES,
@@ -11,8 +10,10 @@ from study.demo_data import (
     attention_image_png,
     demo_image_path,
 )
-from study.models import ImageSet, Study
-from study.services import image_create, image_set_target_box
+from catalogue.models import ImageSet
+from catalogue.services import image_create, image_set_target_box
+from explain.models import ModelSpec
+from study.models import Study
 
 
 class Command(BaseCommand):

@@ -1,0 +1,60 @@
+"""The painted maps' endpoints: a participant's map submission and the instructions'
+worked example of a painted map."""
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from annotations.services import Submission, SubmissionError, annotation_submit
+from config.security import rate_limited
+from study.models import Participant
+
+
+@require_http_methods(["GET"])
+def worked_example(request: HttpRequest) -> HttpResponse:
+    """The instructions' picture: a sample image with an example of a painted map."""
+    from PIL import Image as PILImage
+
+    from analysis.render import overlay_png
+    from annotations.brush import render_strokes
+    from catalogue.demo_data import WORKED_EXAMPLE_STROKES, demo_image_path
+
+    picture = PILImage.open(demo_image_path("skimage:chelsea.png"))
+    painted = render_strokes(WORKED_EXAMPLE_STROKES, picture.width, picture.height)
+    response = HttpResponse(overlay_png(picture, painted, width=451, alpha=0.8), content_type="image/png")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@require_POST
+@rate_limited(
+    "submit", key=lambda request, code, **kwargs: code, limit_setting="RATE_LIMIT_SUBMISSIONS_PER_MINUTE"
+)
+def trial_submit(request: HttpRequest, code: str, trial_id: int) -> JsonResponse:
+    participant = get_object_or_404(Participant.objects.select_related("study"), code=code)
+    upload = request.FILES.get("map")
+    if upload is None:
+        return JsonResponse({"error": "no map file was sent (field 'map')"}, status=400)
+    try:
+        annotation_submit(
+            participant=participant,
+            trial_id=trial_id,
+            submission=Submission(
+                # one byte over the limit is enough for decode_map to refuse it: a huge
+                # upload is never read into memory whole
+                map_png=upload.read(settings.ANNOTATION_MAX_BYTES + 1),
+                strokes_json=request.POST.get("strokes", "[]"),
+                time_on_task_ms=request.POST.get("time_on_task_ms"),
+                canvas_width=request.POST.get("canvas_width"),
+                canvas_height=request.POST.get("canvas_height"),
+                device_pixel_ratio=request.POST.get("device_pixel_ratio"),
+                idempotency_key=request.POST.get("idempotency_key", ""),
+                focus_events_json=request.POST.get("focus_events", "[]"),
+                timed_out=request.POST.get("timed_out", ""),
+            ),
+        )
+    except SubmissionError as error:
+        return JsonResponse({"error": error.message}, status=error.status)
+    return JsonResponse({"next_url": reverse("participant_home", args=[code])})

@@ -1,0 +1,236 @@
+"""API views: parse, call a selector or export, serialise. Staff only (settings.REST_FRAMEWORK)."""
+
+import tempfile
+
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import ListAPIView, RetrieveAPIView
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analysis import codec
+from catalogue.models import Image
+from config.version import code_version
+from explain.models import SaliencyMap
+from research import inputs, selectors
+from research.api import serializers
+from research.exports import model_map_file_names, safe_file_stem, write_study_zip
+from research.forms import AnalysisFilterForm
+from study.models import Study
+
+NPY_MEDIA_TYPE = "application/x-npy"
+NOT_FOUND = OpenApiResponse(description="No such study, image or map (or no analysed map yet).")
+BAD_FILTER = OpenApiResponse(description="A filter parameter is not valid; the body names it.")
+# The results page's filters, as query parameters of every endpoint that uses human maps.
+FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "exclude_flagged",
+        bool,
+        description="Leave out participants flagged by an attention check (1/true).",
+    ),
+    OpenApiParameter(
+        "min_annotations",
+        int,
+        description="Only images with at least this many analysed maps (0 = all).",
+    ),
+]
+
+
+class DownloadNegotiation(BaseContentNegotiation):
+    """File downloads ignore the Accept header: success is the file, errors are JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _study(slug: str) -> Study:
+    return get_object_or_404(Study, slug=slug)
+
+
+def _npy_response(data: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=NPY_MEDIA_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _filters(request: Request) -> inputs.AnalysisFilters:
+    """The filters in the query string; a 400 naming the bad parameter when one is invalid."""
+    form = AnalysisFilterForm(request.query_params)
+    if not form.is_valid():
+        raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
+    return form.filters()
+
+
+def _provenance(study: Study, rows: list[dict], filters: inputs.AnalysisFilters | None) -> dict:
+    """``filters``: those that chose the human maps; None for tables that use none."""
+    return {
+        "study": study.slug,
+        "code_version": code_version(),
+        "analysis_params": inputs.ANALYSIS_PARAMS if filters is None else inputs.analysis_params(filters),
+        "count": len(rows),
+        "rows": rows,
+    }
+
+
+STUDIES = Study.objects.select_related("image_set").prefetch_related("model_specs").order_by("-created_at")
+
+
+class StudyListView(ListAPIView):
+    """All studies, newest first."""
+
+    queryset = STUDIES
+    serializer_class = serializers.StudySerializer
+
+
+class StudyDetailView(RetrieveAPIView):
+    """One study: design, models, methods and every method parameter."""
+
+    queryset = STUDIES
+    serializer_class = serializers.StudySerializer
+    lookup_field = "slug"
+
+
+class StudyImagesView(APIView):
+    @extend_schema(
+        summary="The study's images with each model's top-5 prediction",
+        parameters=FILTER_PARAMETERS,
+        responses={200: serializers.StudyImageSerializer(many=True), 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(slug)
+        filters = _filters(request)
+        query = f"?{filters.query_string()}" if filters.query_string() else ""
+        entries = [
+            {
+                **entry,
+                "human_mean_url": request.build_absolute_uri(
+                    reverse("api:human-mean", args=[study.slug, entry["image"].pk]) + query
+                )
+                if entry["n_annotations"]
+                else None,
+            }
+            for entry in selectors.study_images(study=study, filters=filters)
+        ]
+        return Response(serializers.StudyImageSerializer(entries, many=True).data)
+
+
+class HumanMeanMapView(APIView):
+    content_negotiation_class = DownloadNegotiation
+
+    @extend_schema(
+        operation_id="human_mean_npy",
+        summary="Mean human map of an image (.npy)",
+        description="float32 (H,W) at the image's resolution: the per-pixel mean of the analysed "
+        "participants' maps, each min-max normalised to [0,1] first. Load with "
+        "`numpy.load(io.BytesIO(body))`. The header X-Participants gives how many maps it averages.",
+        parameters=FILTER_PARAMETERS,
+        responses={(200, NPY_MEDIA_TYPE): OpenApiTypes.BINARY, 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str, image_id: int) -> HttpResponse:
+        study = _study(slug)
+        image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
+        mean, n_participants = inputs.human_mean(study=study, image=image, filters=_filters(request))
+        if mean is None:
+            raise NotFound("no analysed map of this image yet")
+        response = _npy_response(codec.npy_bytes(mean.astype("float32")), f"{safe_file_stem(image.name)}.npy")
+        response["X-Participants"] = str(n_participants)
+        return response
+
+
+class AgreementView(APIView):
+    @extend_schema(
+        summary="Agreement rows: image x model x method x metric",
+        parameters=FILTER_PARAMETERS,
+        responses={200: serializers.AgreementSerializer, 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(slug)
+        filters = _filters(request)
+        rows = selectors.agreement_rows(study=study, filters=filters)
+        return Response(serializers.AgreementSerializer(_provenance(study, rows, filters)).data)
+
+
+class ImageStatsView(APIView):
+    @extend_schema(
+        summary="Per image x model x method: human data, split-half ceiling, Spearman raw and normalised",
+        description="The images CSV of the results page as JSON.",
+        parameters=FILTER_PARAMETERS,
+        responses={200: serializers.ImageStatsSerializer, 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(slug)
+        filters = _filters(request)
+        rows = selectors.image_rows(study=study, filters=filters)
+        return Response(serializers.ImageStatsSerializer(_provenance(study, rows, filters)).data)
+
+
+class ParticipantTrialsView(APIView):
+    @extend_schema(
+        summary="Participant x image rows (every assigned trial)",
+        responses={200: serializers.ParticipantTrialsSerializer, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(slug)
+        rows = selectors.participant_trial_rows(study=study)
+        return Response(serializers.ParticipantTrialsSerializer(_provenance(study, rows, None)).data)
+
+
+class ModelMapListView(APIView):
+    @extend_schema(
+        summary="The study's model maps (metadata and .npy URL)",
+        responses={200: serializers.ModelMapSerializer(many=True), 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(slug)
+        maps = inputs.study_saliency_maps(study=study, with_arrays=False)
+        context = {"request": request, "study": study}
+        return Response(serializers.ModelMapSerializer(maps, many=True, context=context).data)
+
+
+class ModelMapView(APIView):
+    content_negotiation_class = DownloadNegotiation
+
+    @extend_schema(
+        operation_id="model_map_npy",
+        summary="One model map (.npy)",
+        description="float32 (H,W) at the model's input resolution, the method's raw output. "
+        "Load with `numpy.load(io.BytesIO(body))`.",
+        responses={(200, NPY_MEDIA_TYPE): OpenApiTypes.BINARY, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str, map_id: int) -> HttpResponse:
+        study = _study(slug)
+        # Only maps that belong to this study (its images, models, methods and parameters).
+        file_names = model_map_file_names(inputs.study_saliency_maps(study=study, with_arrays=False))
+        if map_id not in file_names:
+            raise NotFound("no such map in this study")
+        filename = file_names[map_id].removeprefix("models/")  # the name it has in the study ZIP
+        return _npy_response(bytes(SaliencyMap.objects.get(pk=map_id).map_npy), filename)
+
+
+class StudyExportView(APIView):
+    content_negotiation_class = DownloadNegotiation
+
+    @extend_schema(
+        operation_id="study_export_zip",
+        summary="The study ZIP (maps, CSVs, manifest.json), as on the results page",
+        parameters=FILTER_PARAMETERS,
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> FileResponse:
+        study = _study(slug)
+        filters = _filters(request)
+        archive = tempfile.TemporaryFile()  # maps of a large study can run to hundreds of MB
+        write_study_zip(study=study, out=archive, filters=filters)
+        archive.seek(0)
+        return FileResponse(
+            archive, as_attachment=True, filename=f"{study.slug}-export.zip", content_type="application/zip"
+        )

@@ -1,0 +1,25 @@
+from django.core.management.base import BaseCommand
+
+from research.exports import write_agreement_csv
+from research.management import export_options
+
+
+class Command(BaseCommand):
+    help = "Write the agreement CSV (one row per image x model x method x metric) of a study."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--study", required=True, help="study slug")
+        export_options.add_csv_output_argument(parser)
+        export_options.add_filter_arguments(parser)
+
+    def handle(self, *args, study: str, output: str, **options):
+        study_obj = export_options.study_or_error(study)
+        filters = export_options.filters_from_options(options)
+        count = export_options.write_csv(
+            output, lambda out: write_agreement_csv(study=study_obj, out=out, filters=filters)
+        )
+        self.stderr.write(f"wrote {count} rows")
+        if count == 0:
+            self.stderr.write(
+                "no rows: the study needs painted maps and computed model maps for the same images"
+            )

@@ -1,0 +1,451 @@
+"""Reads for the researcher side: human maps and agreement with model maps."""
+
+import json
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from analysis import stats
+from catalogue.models import Image
+from explain.models import ComputeJob, Prediction
+from explain.selectors import compute_job_progress
+from study.models import Study, Trial
+from study.services import study_compute_images
+
+if TYPE_CHECKING:
+    from research.scores import StudyScores
+
+from research.inputs import (
+    BOOTSTRAP_RESAMPLES,
+    METRICS,
+    NO_FILTERS,
+    AnalysisFilters,
+    analysed_annotations,
+    study_saliency_maps,
+)
+
+
+def agreement_rows(
+    *, study: Study, filters: AnalysisFilters = NO_FILTERS, scores: "StudyScores | None" = None
+) -> list[dict]:
+    """One row per image x model x method x metric (the tidy export). ``scores``: what
+    ``research.scores.study_scores`` gives for these filters, when the caller has it already."""
+    if scores is None:
+        scores = _study_scores(study, filters)
+    names = dict(study.image_set.images.values_list("pk", "name"))
+    cue_conflict = study.target_policy == Study.TargetPolicy.SHAPE_AND_TEXTURE
+    rows = []
+    for saliency_map in study_saliency_maps(study=study, with_arrays=False):
+        if saliency_map.pk not in scores.scores:  # its image (or original) has no analysed maps
+            continue
+        image = saliency_map.image
+        for metric, value in zip(METRICS, scores.scores[saliency_map.pk]):
+            rows.append(
+                {
+                    "study": study.slug,
+                    "image": image.name,
+                    "image_id": saliency_map.image_id,
+                    "image_sha256": image.sha256,
+                    "class_name": image.class_name,
+                    "model": saliency_map.model.name,
+                    "method": saliency_map.method,
+                    "target_class": saliency_map.target_class,
+                    "n_participants": scores.n_maps[image.variant_of_id or image.pk],
+                    "metric": metric,
+                    "value": float(value),
+                    "method_params": json.dumps(saliency_map.params, sort_keys=True),
+                    "weights_sha256": saliency_map.weights_sha256,
+                    "map_id": saliency_map.pk,
+                    "original": names.get(image.variant_of_id, ""),
+                    "corruption": image.corruption,
+                    "severity": image.severity,
+                    "target": target_role(image, saliency_map.target_class, cue_conflict=cue_conflict),
+                }
+            )
+    return rows
+
+
+def _study_scores(study: Study, filters: AnalysisFilters) -> "StudyScores":
+    from research.scores import study_scores  # research.scores reads through this module
+
+    return study_scores(study=study, filters=filters)
+
+
+def target_role(image: Image, target_class: int, *, cue_conflict: bool) -> str:
+    """What a map's target class is for its image: "shape" / "texture" in cue-conflict
+    studies, else "label" (the labelled class) or "predicted" (any other: the policies explain
+    the predicted class when it is not the label)."""
+    if cue_conflict and target_class == image.class_index:
+        return "shape"
+    if cue_conflict and target_class == image.texture_class_index:
+        return "texture"
+    return "label" if target_class == image.class_index else "predicted"
+
+
+def agreement_summary(rows: list[dict]) -> list[dict]:
+    """Mean, SD and bootstrap 95 % CI over images per model x method x metric (NaNs left out).
+    An image explained for several target classes counts once, with the mean of its scores,
+    as in pairwise_comparisons: the bootstrap resamples images, not maps."""
+    groups: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if np.isfinite(row["value"]):
+            groups[(row["model"], row["method"], row["metric"])][row["image_id"]].append(row["value"])
+    for row in rows:  # a group whose every value is undefined still gets its (empty) line
+        groups[(row["model"], row["method"], row["metric"])]
+    summary = []
+    for (model, method, metric), per_image in sorted(groups.items()):
+        finite = [float(np.mean(values)) for _, values in sorted(per_image.items())]
+        summary.append(
+            {
+                "model": model,
+                "method": method,
+                "metric": metric,
+                "n_images": len(finite),
+                "mean": float(np.mean(finite)) if finite else float("nan"),
+                "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan"),
+                "ci_low": float("nan"),
+                "ci_high": float("nan"),
+            }
+        )
+        if len(finite) > 1:
+            low, high = stats.bootstrap_ci(np.array([finite]), n_resamples=BOOTSTRAP_RESAMPLES, rng=0)
+            summary[-1]["ci_low"], summary[-1]["ci_high"] = float(low[0]), float(high[0])
+    return summary
+
+
+def pairwise_comparisons(rows: list[dict], *, metric: str = "spearman") -> list[dict]:
+    """Every pair of model x method on one metric: the mean per-image difference (a - b) over
+    the images both have, a two-sided paired sign-flip permutation test (9,999 resamples, or
+    every sign pattern when that is fewer) and Holm's correction over all the pairs."""
+    values: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row["metric"] == metric:
+            values[(row["model"], row["method"])][row["image_id"]].append(row["value"])
+    groups = sorted(values)
+    images = sorted({image for per_image in values.values() for image in per_image})
+    # an image explained for several targets counts once, with its mean score
+    table = np.array(
+        [
+            [np.mean(values[group][image]) if image in values[group] else np.nan for image in images]
+            for group in groups
+        ],
+        dtype=float,
+    )
+    pairs = stats.all_pairs(len(groups))
+    if not pairs or not images:
+        return []
+    differences = np.stack([table[a] - table[b] for a, b in pairs], axis=1)
+    observed, pvalues = stats.permutation_pvalues(differences, n_resamples=9999, rng=0)
+    adjusted = stats.holm(pvalues)
+    return [
+        {
+            "a": " · ".join(groups[a]),
+            "b": " · ".join(groups[b]),
+            "metric": metric,
+            "n_images": int(np.isfinite(differences[:, column]).sum()),
+            "mean_difference": float(observed[column]),
+            "p": float(pvalues[column]),
+            "p_holm": float(adjusted[column]),
+        }
+        for column, (a, b) in enumerate(pairs)
+    ]
+
+
+def noise_ceiling(scores: "StudyScores") -> dict:
+    """How well one half of the participants predicts the other, per image and over the study
+    (``scores`` as from ``research.scores.study_scores``): the best Spearman a model can be
+    expected to reach against a mean of this many people. Images with fewer than two analysed
+    maps have none."""
+    per_image = scores.ceilings
+    values = np.array([split for split, _ in per_image.values()])
+    corrected = np.array([brown for _, brown in per_image.values()])
+    return {
+        "per_image": per_image,
+        "n_images": len(per_image),
+        "spearman": float(values.mean()) if values.size else float("nan"),
+        "spearman_brown": float(corrected.mean()) if corrected.size else float("nan"),
+    }
+
+
+def ceiling_scatter_series(rows: list[dict], study_ceiling: dict) -> dict[str, tuple[list, list]]:
+    """Per model x method, (the image's split-half ceiling, the model map's Spearman) for each
+    image that has a ceiling (``study_ceiling`` as from ``noise_ceiling``): does a model fall
+    short where people agree with each other?"""
+    series: dict[str, tuple[list, list]] = {}
+    for row in rows:
+        image_ceiling = study_ceiling["per_image"].get(row["image_id"])
+        if row["metric"] != "spearman" or image_ceiling is None:
+            continue
+        x, y = series.setdefault(f"{row['model']} · {row['method']}", ([], []))
+        x.append(image_ceiling[0])
+        y.append(row["value"])
+    return series
+
+
+def hierarchical_cis(
+    rows: list[dict], draws: dict[int, np.ndarray]
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """(model, method) -> hierarchical 95 % CI of the mean Spearman over images: the images
+    resampled exactly as ``agreement_summary``'s CI resamples them (same images, order and
+    seed), and within each image its participants (``draws`` from
+    ``research.scores.participant_draws``). An image explained for several target classes counts
+    once, with the mean of its maps' draws."""
+    per_group: dict[tuple[str, str], dict[int, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row["metric"] == "spearman" and np.isfinite(row["value"]) and row["map_id"] in draws:
+            per_group[(row["model"], row["method"])][row["image_id"]].append(draws[row["map_id"]])
+    return {
+        group: stats.hierarchical_bootstrap_ci(
+            np.array([np.mean(values, axis=0) for _, values in sorted(per_image.items())]), rng=0
+        )
+        for group, per_image in per_group.items()
+    }
+
+
+def image_rows(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
+    """One row per image x model x method (x target class): the image's human data (analysed
+    maps, coverage of the mean, split-half ceiling) beside the model map's Spearman, raw and
+    divided by the image's ceiling. Only images with analysed maps; one without model maps
+    gets a single row with the model columns empty, so that its ceiling is still there."""
+    scores = _study_scores(study, filters)
+    maps_by_image = defaultdict(list)
+    for saliency_map in study_saliency_maps(study=study, with_arrays=False):
+        if saliency_map.image_id in scores.n_maps:
+            maps_by_image[saliency_map.image_id].append(saliency_map)
+    no_model = {"model": "", "method": "", "target_class": None, "method_params": "", "weights_sha256": ""}
+    nan = float("nan")
+    spearman_column = METRICS.index("spearman")
+    rows = []
+    for image in Image.objects.filter(pk__in=list(scores.n_maps)).defer("target_mask_png").order_by("name"):
+        split_half, spearman_brown = scores.ceilings.get(image.pk, (nan, nan))
+        image_columns = {
+            "study": study.slug,
+            "image": image.name,
+            "image_id": image.pk,
+            "image_sha256": image.sha256,
+            "class_name": image.class_name,
+            "n_annotations": scores.n_maps[image.pk],
+            "human_coverage": scores.coverage[image.pk],
+            "ceiling_split_half": split_half,
+            "ceiling_spearman_brown": spearman_brown,
+        }
+        if not maps_by_image[image.pk]:
+            rows.append({**image_columns, **no_model, "spearman": nan, "spearman_normalised": nan})
+        for saliency_map in maps_by_image[image.pk]:
+            value = float(scores.scores[saliency_map.pk][spearman_column])
+            rows.append(
+                {
+                    **image_columns,
+                    "model": saliency_map.model.name,
+                    "method": saliency_map.method,
+                    "target_class": saliency_map.target_class,
+                    "method_params": json.dumps(saliency_map.params, sort_keys=True),
+                    "weights_sha256": saliency_map.weights_sha256,
+                    "spearman": value,
+                    # as the page normalises the study means; no ceiling (or none above 0), no ratio
+                    "spearman_normalised": value / split_half if split_half > 0 else nan,
+                }
+            )
+    return rows
+
+
+def study_progress(*, study: Study) -> dict:
+    """What a researcher needs to see while data and maps come in."""
+    job = ComputeJob.objects.filter(study=study).first()
+    return {
+        "compute": compute_job_progress(job) if job else None,
+        "participants": study.participants.count(),
+        "finished_participants": study.participants.filter(finished_at__isnull=False).count(),
+        "annotations": analysed_annotations(study=study).count(),
+        "flagged": study.participants.filter(flagged=True).count(),
+        "job": job,
+        "maps": len(study_saliency_maps(study=study, with_arrays=False)),
+        "expected_maps": study_compute_images(study).count() * study.model_specs.count() * len(study.methods),
+    }
+
+
+def study_images(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
+    """Per image of the study's set: analysed annotation count and the study models'
+    predictions (top-5)."""
+    predictions = defaultdict(list)
+    for prediction in Prediction.objects.filter(
+        image__image_set=study.image_set, model__in=study.model_specs.all()
+    ).select_related("model"):
+        predictions[prediction.image_id].append(prediction)
+    counts = defaultdict(int)
+    for image_id in analysed_annotations(study=study, filters=filters).values_list(
+        "trial__image_id", flat=True
+    ):
+        counts[image_id] += 1
+    return [
+        {"image": image, "n_annotations": counts[image.pk], "predictions": predictions[image.pk]}
+        for image in study.image_set.images.order_by("name")
+    ]
+
+
+def gallery(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
+    """Per image shown to participants with at least ``filters.min_annotations`` analysed
+    maps: annotation count, predictions and model maps, for the results page. Variants have
+    no painted maps of their own; the page's corruptions section covers them."""
+    maps_by_image = defaultdict(list)
+    for saliency_map in study_saliency_maps(study=study, with_arrays=False):
+        maps_by_image[saliency_map.image_id].append(saliency_map)
+    return [
+        {**entry, "maps": maps_by_image[entry["image"].pk]}
+        for entry in study_images(study=study, filters=filters)
+        if entry["n_annotations"] >= filters.min_annotations and entry["image"].variant_of_id is None
+    ]
+
+
+def focus_event_summary(events: list, *, end_ms: float | None) -> dict:
+    """Counts of focus/blur/hidden events and the total time the page was hidden (from each
+    "hidden" to the next "visible", or to the submission when it was still hidden then)."""
+    counts = defaultdict(int)
+    hidden_ms = 0.0
+    hidden_since = None
+    for name, at_ms in events:
+        counts[name] += 1
+        if name == "hidden" and hidden_since is None:
+            hidden_since = at_ms
+        elif name == "visible" and hidden_since is not None:
+            hidden_ms += max(0.0, at_ms - hidden_since)
+            hidden_since = None
+    if hidden_since is not None and end_ms is not None:
+        hidden_ms += max(0.0, end_ms - hidden_since)
+    return {
+        "focus_count": counts["focus"],
+        "blur_count": counts["blur"],
+        "hidden_count": counts["hidden"],
+        "hidden_ms": round(hidden_ms),
+    }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def participant_trial_rows(*, study: Study) -> list[dict]:
+    """One row per participant x image (every assigned trial, done or not), with recruiter
+    ids (researchers pay and approve by them), timing, focus, coverage, attention outcome and
+    whether the map enters the analysis."""
+    analysed = set(analysed_annotations(study=study).values_list("trial_id", flat=True))
+    trials = (
+        Trial.objects.filter(participant__study=study)
+        .select_related("participant", "image", "annotation")
+        .defer("annotation__map_png", "annotation__strokes", "image__target_mask_png")
+        .order_by("participant__consented_at", "participant_id", "position")
+    )
+    rows = []
+    for trial in trials:
+        participant = trial.participant
+        annotation = getattr(trial, "annotation", None)
+        focus = (
+            focus_event_summary(annotation.focus_events, end_ms=annotation.time_on_task_ms)
+            if annotation
+            else dict.fromkeys(("focus_count", "blur_count", "hidden_count", "hidden_ms"))
+        )
+        rows.append(
+            {
+                "study": study.slug,
+                "participant_code": participant.code,
+                "prolific_pid": participant.prolific_pid,
+                "prolific_study_id": participant.prolific_study_id,
+                "prolific_session_id": participant.prolific_session_id,
+                "mturk_worker_id": participant.mturk_worker_id,
+                "mturk_assignment_id": participant.mturk_assignment_id,
+                "mturk_hit_id": participant.mturk_hit_id,
+                "is_bot": participant.is_bot,
+                "consented_at": _iso(participant.consented_at),
+                "finished_at": _iso(participant.finished_at),
+                "flagged": participant.flagged,
+                "screened_out": participant.screened_out,
+                "excluded": participant.excluded,
+                "exclusion_reason": participant.exclusion_reason,
+                "position": trial.position,
+                "image": trial.image.name,
+                "image_id": trial.image_id,
+                "image_sha256": trial.image.sha256,
+                "trial_kind": trial.kind,
+                "status": trial.status,
+                "shown_at": _iso(trial.shown_at),
+                "completed_at": _iso(trial.completed_at),
+                "time_on_task_ms": annotation.time_on_task_ms if annotation else None,
+                "timed_out": annotation.timed_out if annotation else None,
+                **focus,
+                "coverage": annotation.coverage if annotation else None,
+                "canvas_width": annotation.canvas_width if annotation else None,
+                "canvas_height": annotation.canvas_height if annotation else None,
+                "device_pixel_ratio": annotation.device_pixel_ratio if annotation else None,
+                "attention_passed": trial.attention_passed,
+                "analysed": trial.pk in analysed,
+            }
+        )
+    return rows
+
+
+REVIEW_FILTERS = {
+    "all": {},
+    "flagged": {"flagged": True},
+    "excluded": {"excluded": True},
+    "bots": {"is_bot": True},
+}
+
+
+def review_participants(*, study: Study, show: str = "all"):
+    """The study's participants for the review page, oldest first; ``show`` is one of
+    REVIEW_FILTERS."""
+    if show not in REVIEW_FILTERS:
+        raise ValueError(f"unknown filter {show!r}; one of {', '.join(REVIEW_FILTERS)}")
+    return study.participants.filter(**REVIEW_FILTERS[show]).order_by("consented_at", "pk")
+
+
+def review_counts(*, study: Study) -> dict[str, int]:
+    return {show: review_participants(study=study, show=show).count() for show in REVIEW_FILTERS}
+
+
+def participant_cards(participants) -> list[dict]:
+    """Per participant: status, timings, attention-check outcomes and their painted maps
+    (annotation ids for the pictures, in trial order)."""
+    participants = list(participants)
+    trials = defaultdict(list)
+    for trial in (
+        Trial.objects.filter(participant__in=participants)
+        .select_related("image", "annotation")
+        .defer("annotation__map_png", "annotation__strokes", "image__target_mask_png")
+        .order_by("participant_id", "position")
+    ):
+        trials[trial.participant_id].append(trial)
+    cards = []
+    for participant in participants:
+        own = trials[participant.pk]
+        if participant.screened_out:
+            status = "screened out"
+        elif participant.finished_at:
+            status = "finished"
+        else:
+            status = "in progress"
+        painted = [trial for trial in own if hasattr(trial, "annotation")]
+        times = [t.annotation.time_on_task_ms for t in painted if t.annotation.time_on_task_ms is not None]
+        cards.append(
+            {
+                "participant": participant,
+                "status": status,
+                "duration_s": (participant.finished_at - participant.consented_at).total_seconds()
+                if participant.finished_at
+                else None,
+                "trials_done": sum(trial.status == Trial.Status.DONE for trial in own),
+                "trials_total": len(own),
+                "median_time_on_task_s": float(np.median(times)) / 1000 if times else None,
+                "attention": [
+                    {"image": trial.image.name, "passed": trial.attention_passed}
+                    for trial in own
+                    if trial.kind == Trial.Kind.ATTENTION
+                ],
+                "maps": [
+                    {"trial": trial, "annotation": trial.annotation, "image": trial.image}
+                    for trial in painted
+                ],
+            }
+        )
+    return cards

@@ -1,0 +1,378 @@
+"""Researcher pages: progress, agreement table, gallery, exports. Staff only."""
+
+import io
+import tempfile
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import BadRequest
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from analysis.figures import Bar, bar_chart_svg, scatter_svg
+from analysis.render import overlay_png, region_png
+from analysis.severity_chart import severity_chart_svg
+from annotations.models import Annotation
+from catalogue.models import Image
+from explain.models import ComputeJob, SaliencyMap
+from explain.services import compute_job_cancel, compute_job_retry
+from research import exports, inputs, selectors, shortcut_selectors, variant_selectors
+from research.exports import write_agreement_csv, write_image_csv, write_participant_csv, write_study_zip
+from research.forms import AnalysisFilterForm
+from research.scores import participant_draws, study_scores
+from study import services
+from study.models import Participant, Study
+
+
+@staff_member_required
+def study_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "research/study_list.html", {"studies": Study.objects.order_by("-created_at")})
+
+
+def _filters(request: HttpRequest) -> inputs.AnalysisFilters:
+    """The results page's filters, for its exports and pictures; a malformed one is a 400,
+    not a silently unfiltered file."""
+    form = AnalysisFilterForm(request.GET)
+    if not form.is_valid():
+        raise BadRequest(form.errors.as_text())
+    return form.filters()
+
+
+def _inline_svg(svg: bytes) -> str:
+    # our own matplotlib output, inlined so that it scales with the page
+    return mark_safe(svg.decode())
+
+
+@staff_member_required
+def study_results(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    filter_form = AnalysisFilterForm(request.GET)
+    filters = filter_form.filters()
+    hierarchical = filter_form.is_valid() and filter_form.cleaned_data["hierarchical"]
+    # each image's numbers are computed once per state of its data; a long first computation
+    # is spread over several reloads of a progress page instead of one request that times out
+    started, budget = time.monotonic(), settings.RESULTS_TIME_BUDGET_S
+    scores = study_scores(study=study, filters=filters, time_budget_s=budget)
+    if not scores.complete:
+        return _scoring_page(request, study, "Scoring the model maps against the human maps", scores)
+    draws = None
+    if hierarchical:
+        left = max(0.0, budget - (time.monotonic() - started))
+        draws = participant_draws(study=study, filters=filters, time_budget_s=left)
+        if not draws.complete:
+            return _scoring_page(
+                request, study, "Resampling each image's participants (hierarchical CIs)", draws
+            )
+    all_rows = selectors.agreement_rows(study=study, filters=filters, scores=scores)
+    rows = [row for row in all_rows if not row["original"]]  # variants: the Corruptions section
+    summary = selectors.agreement_summary(rows)
+    if draws is not None:
+        cis = selectors.hierarchical_cis(rows, draws.draws)
+        for row in summary:
+            if row["metric"] == "spearman":
+                row["hierarchical_low"], row["hierarchical_high"] = cis.get(
+                    (row["model"], row["method"]), (float("nan"), float("nan"))
+                )
+    ceiling = selectors.noise_ceiling(scores)
+    scatter_series = selectors.ceiling_scatter_series(rows, ceiling)
+    for row in summary:
+        if row["metric"] == "spearman" and ceiling["spearman"] > 0:
+            row["normalised"] = row["mean"] / ceiling["spearman"]
+    spearman = [
+        Bar(f"{r['model']} · {r['method']}", r["mean"], r["ci_low"], r["ci_high"])
+        for r in summary
+        if r["metric"] == "spearman"
+    ]
+    query = filters.query_string()
+    context = {
+        "study": study,
+        "progress": selectors.study_progress(study=study),
+        "filter_form": filter_form,
+        "filter_query": f"?{query}" if query else "",
+        "summary": summary,
+        "hierarchical": hierarchical,
+        "comparisons": selectors.pairwise_comparisons(rows),
+        "ceiling": ceiling,
+        "chart": _inline_svg(bar_chart_svg(spearman, metric="Spearman", ceiling=ceiling["spearman"]))
+        if spearman
+        else "",
+        "scatter": _inline_svg(
+            scatter_svg(
+                scatter_series,
+                x_label="the image's split-half noise ceiling (Spearman)",
+                y_label="model map's Spearman with the human mean",
+            )
+        )
+        if scatter_series
+        else "",
+        "rows": rows,
+        "gallery": selectors.gallery(study=study, filters=filters),
+        "region_percents": inputs.REGION_PERCENTS,
+        "participant_url": request.build_absolute_uri(f"/s/{study.slug}/"),
+    }
+    if study.image_set.images.filter(watermark_box__isnull=False).exists():
+        context["watermark"] = shortcut_selectors.watermark_summary(
+            shortcut_selectors.watermark_rows(study=study)
+        )
+        context["watermark_humans"] = shortcut_selectors.human_watermark_share(study=study)
+    context.update(_variant_sections(study, all_rows))
+    return render(request, "research/results.html", context)
+
+
+def _scoring_page(request: HttpRequest, study: Study, task: str, progress) -> HttpResponse:
+    """The page shown while the results' numbers are still being computed: how far, and a reload."""
+    context = {"study": study, "task": task, "progress": progress, "budget_s": settings.RESULTS_TIME_BUDGET_S}
+    return render(request, "research/scoring.html", context)
+
+
+def _variant_sections(study: Study, rows: list[dict]) -> dict:
+    """The "Corruptions" section's data when the study's set has variants, the "Cue
+    conflict" section's when the study explains shape and texture."""
+    sections = {}
+    if variant_selectors.has_variants(study):
+        changes = variant_selectors.prediction_changes(study=study)
+        curves = variant_selectors.severity_curves(rows)
+        chart = severity_chart_svg(curves, y_label="mean Spearman with the original's human mean")
+        sections["corruptions"] = {
+            "chart": _inline_svg(chart) if curves else "",
+            "changes": changes,
+            "flips": variant_selectors.flip_summary(changes),
+        }
+    if variant_selectors.is_cue_conflict(study):
+        sections["cue_conflict"] = {
+            "agreement": variant_selectors.cue_conflict_agreement(rows),
+            "shape_bias": variant_selectors.shape_bias(study=study),
+        }
+    return sections
+
+
+@staff_member_required
+def watermark_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """One row per map of a watermarked image: its mass share on the watermark and control box."""
+    study = get_object_or_404(Study, slug=slug)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-watermark.csv"'
+    exports.write_watermark_csv(study=study, out=response)
+    return response
+
+
+@staff_member_required
+@require_POST
+def study_compute(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    try:
+        job = services.study_maps_compute(study=study)
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Queued {job.total} image x model units.")
+    return redirect("research_results", slug=slug)
+
+
+@staff_member_required
+@require_POST
+def compute_job_retry_failed(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = get_object_or_404(ComputeJob, pk=job_id, study__slug=slug)
+    try:
+        unit_ids = compute_job_retry(job_id=job.pk)
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Re-queued {len(unit_ids)} unit(s) of job {job.pk}.")
+    return redirect("research_results", slug=slug)
+
+
+@staff_member_required
+@require_POST
+def compute_job_cancel_pending(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = get_object_or_404(ComputeJob, pk=job_id, study__slug=slug)
+    try:
+        cancelled = compute_job_cancel(job_id=job.pk)
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Cancelled job {job.pk}: {cancelled} pending units; running units finish.")
+    return redirect("research_results", slug=slug)
+
+
+def _csv_response(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@staff_member_required
+def agreement_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    buffer = io.StringIO()
+    write_agreement_csv(study=study, out=buffer, filters=_filters(request))
+    return _csv_response(buffer.getvalue(), f"{study.slug}-agreement.csv")
+
+
+@staff_member_required
+def images_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    buffer = io.StringIO()
+    write_image_csv(study=study, out=buffer, filters=_filters(request))
+    return _csv_response(buffer.getvalue(), f"{study.slug}-images.csv")
+
+
+@staff_member_required
+def participants_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    buffer = io.StringIO()
+    write_participant_csv(study=study, out=buffer)
+    return _csv_response(buffer.getvalue(), f"{study.slug}-participants.csv")
+
+
+@staff_member_required
+def study_zip(request: HttpRequest, slug: str) -> FileResponse:
+    study = get_object_or_404(Study, slug=slug)
+    filters = _filters(request)
+    # A temporary file, not memory: the maps of a large study can run to hundreds of MB.
+    archive = tempfile.TemporaryFile()
+    write_study_zip(study=study, out=archive, filters=filters)
+    archive.seek(0)
+    return FileResponse(
+        archive, as_attachment=True, filename=f"{study.slug}-export.zip", content_type="application/zip"
+    )
+
+
+def _png(data: bytes) -> HttpResponse:
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+def _picture(image: Image):
+    from PIL import Image as PILImage
+
+    with image.file.open("rb") as handle:
+        picture = PILImage.open(handle)
+        picture.load()
+    return picture
+
+
+@staff_member_required
+def image_thumbnail(request: HttpRequest, image_id: int) -> HttpResponse:
+    image = get_object_or_404(Image, pk=image_id)
+    return _png(overlay_png(_picture(image), None))
+
+
+@staff_member_required
+def human_mean_png(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
+    mean, _ = inputs.human_mean(study=study, image=image, filters=_filters(request))
+    return _png(
+        overlay_png(_picture(image), mean if mean is not None and mean.max() > 0 else None, alpha=0.75)
+    )
+
+
+REGION_WIDTH = 128  # the gallery shows two regions under each 256-pixel map
+
+
+def _region_percent(percent: int) -> int:
+    if not 1 <= percent <= 100:
+        raise Http404("the region is the top 1 to 100 %")
+    return percent
+
+
+@staff_member_required
+def human_region_png(request: HttpRequest, slug: str, image_id: int, percent: int) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
+    mask = inputs.human_mean_region(
+        study=study, image=image, percent=_region_percent(percent), filters=_filters(request)
+    )
+    return _png(region_png(_picture(image), mask, width=REGION_WIDTH))
+
+
+@staff_member_required
+def saliency_map_png(request: HttpRequest, map_id: int) -> HttpResponse:
+    saliency_map = get_object_or_404(SaliencyMap.objects.select_related("image"), pk=map_id)
+    return _png(overlay_png(_picture(saliency_map.image), saliency_map.map_array(), alpha=0.75))
+
+
+@staff_member_required
+def saliency_map_region_png(request: HttpRequest, map_id: int, percent: int) -> HttpResponse:
+    saliency_map = get_object_or_404(SaliencyMap.objects.select_related("image"), pk=map_id)
+    mask = inputs.model_map_region(saliency_map, percent=_region_percent(percent))
+    return _png(region_png(_picture(saliency_map.image), mask, width=REGION_WIDTH))
+
+
+REVIEW_PAGE_SIZE = 25  # participant cards per page; each shows all of their maps
+REVIEW_MAP_WIDTH = 192
+REVIEW_DONE = {"flag": "flagged", "unflag": "unflagged", "exclude": "excluded", "include": "included again"}
+
+
+def _review_show(value: str) -> str:
+    if value not in selectors.REVIEW_FILTERS:
+        raise BadRequest(f"show must be one of {', '.join(selectors.REVIEW_FILTERS)}")
+    return value
+
+
+@staff_member_required
+def study_review(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    show = _review_show(request.GET.get("show", "all"))
+    page = Paginator(selectors.review_participants(study=study, show=show), REVIEW_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "study": study,
+        "show": show,
+        "counts": selectors.review_counts(study=study),
+        "page": page,
+        "cards": selectors.participant_cards(page.object_list),
+        "reason_max": Participant._meta.get_field("exclusion_reason").max_length,
+    }
+    return render(request, "research/review.html", context)
+
+
+@staff_member_required
+@require_POST
+def participant_review_action(request: HttpRequest, slug: str, participant_id: int) -> HttpResponse:
+    """Flag, unflag, exclude (with a reason) or include one participant; back to their card."""
+    participant = get_object_or_404(Participant, pk=participant_id, study__slug=slug)
+    show = _review_show(request.POST.get("show", "all"))
+    action = request.POST.get("action")
+    try:
+        if action == "flag":
+            services.participant_set_flagged(participant=participant, flagged=True)
+        elif action == "unflag":
+            services.participant_set_flagged(participant=participant, flagged=False)
+        elif action == "exclude":
+            services.participant_exclude(participant=participant, reason=request.POST.get("reason", ""))
+        elif action == "include":
+            services.participant_include(participant=participant)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+    except ValueError as error:
+        messages.error(request, f"Participant {participant.pk}: {error}")
+    else:
+        messages.success(request, f"Participant {participant.pk} {REVIEW_DONE[action]}.")
+    page = request.POST.get("page", "")
+    query = f"?show={show}" + (f"&page={page}" if page.isdigit() else "")
+    return redirect(f"{reverse('research_review', args=[slug])}{query}#participant-{participant.pk}")
+
+
+@staff_member_required
+def annotation_png(request: HttpRequest, annotation_id: int) -> HttpResponse:
+    """A participant's painted map over the image, small, for the review page."""
+    annotation = get_object_or_404(Annotation.objects.select_related("trial__image"), pk=annotation_id)
+    values = annotation.map_array()
+    return _png(
+        overlay_png(
+            _picture(annotation.trial.image),
+            values if values.max() > 0 else None,
+            width=REVIEW_MAP_WIDTH,
+            alpha=0.75,
+        )
+    )
