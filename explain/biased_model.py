@@ -20,9 +20,9 @@ from catalogue.models import Image, ImageSet
 from catalogue.services import image_create
 from explain import model_zoo, watermark
 from explain.models import ModelSpec, Prediction, SaliencyMap
+from explain.samples import BIASED_IMAGE_SET_NAME as IMAGE_SET_NAME  # named without torch
+from explain.samples import BIASED_MODEL_NAME as MODEL_NAME
 
-MODEL_NAME = "watermark-cnn"
-IMAGE_SET_NAME = "watermark-test"
 WEIGHTS_NAME = "weights/watermark-cnn.pt"  # relative to MEDIA_ROOT
 TRAIN_IMAGES = 1024
 EVALUATION_IMAGES = 400

@@ -1,9 +1,9 @@
 """The offline sample images a model's "test load" classifies (scikit-image and matplotlib
 ship them). Free of torch, so that the admin can list them without loading it."""
 
-from pathlib import Path
-
 from PIL import Image as PILImage
+
+from catalogue.demo_data import demo_image_path
 
 # Images for a model's "test load", all available offline: name -> label shown to the admin.
 SAMPLE_IMAGES = {
@@ -18,6 +18,11 @@ SAMPLE_IMAGES = {
 }
 DEFAULT_SAMPLE = "chelsea"
 
+# The built-in biased model and its test set (explain.biased_model makes them): named here,
+# without torch, so that the study templates can find them from a web process.
+BIASED_MODEL_NAME = "watermark-cnn"
+BIASED_IMAGE_SET_NAME = "watermark-test"
+
 
 def sample_image(name: str) -> PILImage.Image:
     """The RGB sample image ``name`` (a key of SAMPLE_IMAGES)."""
@@ -29,13 +34,8 @@ def sample_image(name: str) -> PILImage.Image:
         data = watermark.generate(1, seed=0, watermark="none" if name.endswith("_clean") else "all")
         return PILImage.fromarray(data.uint8_images()[0])
     if name == "grace_hopper":
-        import matplotlib
-
-        path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+        path = demo_image_path("matplotlib:grace_hopper.jpg")
     else:
-        import skimage
-
-        suffix = ".jpg" if name == "rocket" else ".png"
-        path = Path(skimage.__file__).parent / "data" / f"{name}{suffix}"
+        path = demo_image_path(f"skimage:{name}{'.jpg' if name == 'rocket' else '.png'}")
     with PILImage.open(path) as picture:
         return picture.convert("RGB")

@@ -3,6 +3,7 @@
 from django import forms
 
 from catalogue.models import ImageSet
+from catalogue.variants import DEFAULT_CORRUPTIONS
 from explain.models import ModelSpec
 from explain.services import DEFAULT_METHOD_PARAMS
 from study import presets
@@ -43,7 +44,7 @@ class StudyFromTemplateForm(forms.Form):
         choices=_corruption_choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Corruptions template only. Default: " + ", ".join(presets.DEFAULT_CORRUPTIONS) + ".",
+        help_text="Corruptions template only. Default: " + ", ".join(DEFAULT_CORRUPTIONS) + ".",
     )
     severities = forms.TypedMultipleChoiceField(
         choices=[(str(level), str(level)) for level in range(1, 6)],

@@ -9,12 +9,11 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from catalogue.models import Image, ImageSet
+from catalogue.variants import DEFAULT_CORRUPTIONS
 from explain.models import ModelSpec
+from explain.samples import BIASED_IMAGE_SET_NAME, BIASED_MODEL_NAME
 from study.models import Study
 
-BIASED_MODEL_NAME = "watermark-cnn"  # created by `manage.py train_biased_model`
-BIASED_IMAGE_SET_NAME = "watermark-test"
-DEFAULT_CORRUPTIONS = ("glass_blur", "gaussian_noise", "motion_blur", "contrast", "jpeg_compression")
 DEFAULT_SEVERITIES = (1, 3, 5)
 
 
