@@ -1,6 +1,6 @@
 """The painter's brush model in numpy: replays a stroke log into an intensity map.
 
-This is the reference for ``static/annotations/js/painter.js``; both must stay identical.
+This is the reference for ``static/annotations/js/painter/brush.js``; both must stay identical.
 
 A stroke is ``{"tool": "brush"|"eraser", "size": diameter, "strength": s, "points": [[x, y, p], ...]}``
 in image pixel coordinates (floats; ``p`` is the pen pressure, 1 when absent).

@@ -4,7 +4,7 @@
 
 Self-contained (no Django, no database): it writes a 2048x1536 test image and a page with the
 painter markup of templates/study/trial.html into a temporary directory, serves that and the
-repository's real static/ (painter.js, painter.css, base.css) from a throw-away http.server on
+repository's real static/ (the painter's modules, painter.css, base.css) from a throw-away http.server on
 127.0.0.1, and opens the page in Debian's headless Chromium at 1440x900. A requestAnimationFrame
 loop in the page records frame timestamps while Playwright drives a 2-second mouse stroke:
 many small page.mouse.move steps, each sent at its time on a 2-second wall-clock schedule
@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 from playwright.async_api import async_playwright
+
+from annotations import brush
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -130,7 +132,8 @@ PAGE = """<!doctype html>
     });
   };
 </script>
-<script src="/static/annotations/js/painter.js"></script>
+<script id="painter-constants" type="application/json">{constants}</script>
+<script type="module" src="/static/annotations/js/trial.js"></script>
 </body>
 </html>
 """
@@ -175,6 +178,9 @@ def build_site(directory: Path, width: int, height: int, burn_ms: float = 0) -> 
         .replace("{height}", str(height))
         .replace("{burn_ms}", str(burn_ms))
     )
+    # {% painter_constants %} without Django: the brush model's constants, and services.PAINTED_LEVEL
+    constants = {"dabFlow": brush.DAB_FLOW, "spacingFraction": brush.SPACING_FRACTION, "paintedLevel": 0.05}
+    page = page.replace("{constants}", json.dumps(constants))
     (directory / "index.html").write_text(page.replace("{config}", json.dumps(config)), encoding="utf-8")
 
 
