@@ -15,6 +15,7 @@ import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple, TypeAlias, Union
 
 import numpy as np
@@ -82,6 +83,11 @@ class SaliencyMethod:
     name: ClassVar[str]
     defaults: ClassVar[Mapping[str, Any]]
     needs_layer: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "defaults" in cls.__dict__:  # read-only: every caller gets copies (registry, attributions)
+            cls.defaults = MappingProxyType(dict(cls.defaults))
 
     def __init__(self) -> None:
         self.__name__ = self.name

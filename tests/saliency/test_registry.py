@@ -181,6 +181,8 @@ def test_method_params_returns_a_copy_that_can_be_changed_safely():
     assert registry.METHODS["xrai"].defaults["baselines"] == ["min", "max"]
     assert registry.method_params("smoothgrad")["base_params"] == {}
     assert overrides == {"base_params": {"steps": 4}}
+    with pytest.raises(TypeError):
+        registry.METHODS["occlusion"].defaults["stride"] = 1  # the declaration itself is read-only
 
 
 def test_an_unknown_method_is_named_with_the_known_ones():
