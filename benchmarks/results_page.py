@@ -48,7 +48,7 @@ def create_study(images: int, participants: int, models: int, methods: int, size
     from catalogue.models import ImageSet
     from catalogue.services import image_create
     from explain.models import ModelSpec, SaliencyMap
-    from explain.services import method_params, params_hash
+    from explain.saliency.registry import method_params, params_hash
     from study.models import Participant, Study, Trial
 
     human, model, _ = generate(images, participants, models, methods, size)

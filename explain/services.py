@@ -6,8 +6,6 @@ parameters, and must not pay torch's start-up and memory (about 2.5 s and 430 MB
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
@@ -23,6 +21,7 @@ from PIL import Image as PILImage
 
 from catalogue.models import Image
 from explain.models import ComputeJob, ComputeUnit, ModelSpec, Prediction, SaliencyMap
+from explain.saliency.registry import LAYER_METHODS, method_params, params_hash
 from explain.samples import DEFAULT_SAMPLE, sample_image
 from explain.targets import TargetPolicy, explained_classes
 
@@ -34,70 +33,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RUN_COMPUTE_JOB_TASK = "explain.run_compute_job"  # explain.tasks.run_compute_job's name
-
-# PAIR-code/saliency 0.2.1's defaults (Captum's where PAIR has no such method), so that maps
-# are comparable with the literature. One exception: occlusion's stride is 8 here, not 1
-# (44,100 model passes per 224x224 image, ~12 minutes on a 2-core CPU); set it to 1 per
-# study to reproduce PAIR and Captum exactly.
-DEFAULT_METHOD_PARAMS: dict[str, dict] = {
-    "xrai": {
-        "steps": 100,
-        "baselines": ["min", "max"],
-        "rule": "pair",
-        "algorithm": "full",
-        "area_threshold": 1.0,
-        "min_pixel_diff": 50,
-    },
-    "integrated_gradients": {
-        "baseline": "zeros",
-        "steps": 25,
-        "rule": "pair",
-        "channel_reduction": "abs_sum",
-    },
-    "vanilla_gradient": {"channel_reduction": "max_abs"},
-    "smoothgrad": {
-        "base_method": "vanilla_gradient",
-        "stdev_spread": 0.15,
-        "nsamples": 25,
-        "magnitude": True,
-        "seed": 0,
-        "base_params": {},
-        "channel_reduction": "abs_sum",
-    },
-    "gradient_x_input": {"channel_reduction": "abs_sum"},
-    "blur_ig": {
-        "max_sigma": 50.0,
-        "steps": 100,
-        "grad_step": 0.01,
-        "sqrt": False,
-        "channel_reduction": "abs_sum",
-    },
-    "guided_ig": {
-        "baseline": "zeros",
-        "steps": 200,
-        "fraction": 0.25,
-        "max_dist": 0.02,
-        "channel_reduction": "abs_sum",
-    },
-    "grad_cam": {"layer": None, "relu": True, "interpolation": "bilinear"},
-    "occlusion": {"patch_size": 15, "stride": 8, "baseline_value": 0.0, "aggregation": "mean"},
-}
-
-
-def method_params(method: str, overrides: dict | None = None) -> dict:
-    """The full parameter dict for ``method``: defaults updated by ``overrides``."""
-    if method not in DEFAULT_METHOD_PARAMS:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(sorted(DEFAULT_METHOD_PARAMS))}")
-    params = dict(DEFAULT_METHOD_PARAMS[method])
-    unknown = set(overrides or {}) - set(params)
-    if unknown:
-        raise ValueError(f"unknown parameters for {method}: {', '.join(sorted(unknown))}")
-    params.update(overrides or {})
-    return params
-
-
-def params_hash(params: dict) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
 
 
 def library_versions() -> dict:
@@ -268,7 +203,7 @@ def saliency_map_get_or_create(
     if existing:
         return existing
     loaded = model_spec_load(spec)
-    if method in saliency.LAYER_METHODS and not loaded.supports_layer_methods:
+    if method in LAYER_METHODS and not loaded.supports_layer_methods:
         raise ValueError(
             f"{method} needs the model's named layers, which the TorchScript model {spec.name} does not "
             "expose; use another method, or add the model as torchvision/timm weights"
@@ -276,7 +211,7 @@ def saliency_map_get_or_create(
     batch = _model_input(image, loaded).to(loaded.device)
     started = time.perf_counter()
     # Layer-based methods need the model's own modules; the others run on the folded copy.
-    module = loaded.module if method in saliency.LAYER_METHODS else loaded.gradient_module
+    module = loaded.module if method in LAYER_METHODS else loaded.gradient_module
     result = saliency.compute_result(
         method,
         module,
@@ -290,7 +225,7 @@ def saliency_map_get_or_create(
     details = dict(result.details[0])
     ranks = details.pop("ranks", None)
     details = _json_safe(details)
-    if method not in saliency.LAYER_METHODS:
+    if method not in LAYER_METHODS:
         details["batch_norms_folded"] = loaded.batch_norms_folded
     try:
         with transaction.atomic():

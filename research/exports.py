@@ -20,7 +20,6 @@ from django.utils import timezone
 from analysis import codec
 from config.version import code_version
 from explain.models import SaliencyMap
-from explain.services import method_params
 from research.inputs import (
     ANALYSIS_PARAMS,
     NO_FILTERS,
@@ -304,9 +303,7 @@ def write_study_zip(
         "code_version": code_version(),
         "analysis_params": ANALYSIS_PARAMS,
         "filters": filters.as_params(),
-        "method_params": {
-            method: method_params(method, study.method_params.get(method)) for method in study.methods
-        },
+        "method_params": study.full_method_params(),
         "models": [
             {
                 "name": spec.name,

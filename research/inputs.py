@@ -14,7 +14,7 @@ from annotations.models import Annotation
 from annotations.services import PAINTED_LEVEL
 from catalogue.models import Image
 from explain.models import SaliencyMap
-from explain.services import method_params, params_hash
+from explain.saliency.registry import method_params, params_hash
 from study.models import Study, Trial
 
 # The metrics the platform reports, in column order: all of ``analysis.metrics``, top-k at 30 %.

@@ -5,7 +5,7 @@ from django import forms
 from catalogue.models import ImageSet
 from catalogue.variants import DEFAULT_CORRUPTIONS
 from explain.models import ModelSpec
-from explain.services import DEFAULT_METHOD_PARAMS
+from explain.saliency.registry import method_names
 from study import presets
 from study.models import Study
 
@@ -35,7 +35,7 @@ class StudyFromTemplateForm(forms.Form):
     title = forms.CharField(max_length=200, required=False, help_text="Default: template and image set.")
     slug = forms.SlugField(required=False, help_text="Default: made from the title.")
     methods = forms.MultipleChoiceField(
-        choices=[(name, name) for name in DEFAULT_METHOD_PARAMS],
+        choices=[(name, name) for name in method_names()],
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Default: XRAI and Integrated Gradients.",

@@ -102,14 +102,14 @@ class Study(models.Model):
     def full_method_params(self) -> dict[str, dict]:
         """Each of the study's methods (in order) -> its full parameters: the defaults updated
         by the study's overrides."""
-        from explain.services import method_params
+        from explain.saliency.registry import method_params
 
         return {method: method_params(method, self.method_params.get(method)) for method in self.methods}
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        from explain.services import method_params
+        from explain.saliency.registry import method_params
 
         if not isinstance(self.methods, list) or not all(isinstance(m, str) for m in self.methods):
             raise ValidationError({"methods": "a list of method names"})

@@ -7,7 +7,7 @@ from django.db import migrations, models
 def record_what_each_job_was_given(apps, schema_editor):
     """Jobs recorded before this read their methods, parameters and target policy from the
     study at run time: store them on the job, as new jobs have them."""
-    from explain.services import method_params
+    from explain.saliency.registry import method_params
 
     ComputeJob = apps.get_model("explain", "ComputeJob")
     for job in ComputeJob.objects.select_related("study"):

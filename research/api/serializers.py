@@ -9,7 +9,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from explain.models import ModelSpec, SaliencyMap
-from explain.services import method_params
 from study.models import Study
 
 
@@ -61,7 +60,7 @@ class StudySerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_method_params(self, study: Study) -> dict:
-        return {method: method_params(method, study.method_params.get(method)) for method in study.methods}
+        return study.full_method_params()
 
 
 class TopClassSerializer(serializers.Serializer):

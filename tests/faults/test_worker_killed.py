@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from explain.models import ComputeJob, ComputeUnit, SaliencyMap
-from explain.services import method_params, params_hash
+from explain.saliency.registry import method_params, params_hash
 from study.models import Study
 from tests.conftest import gradient_image_set
 from tests.faults.conftest import django_env, pool_children, run_manage, start_worker, wait_until

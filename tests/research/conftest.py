@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 
 from catalogue.services import image_create, image_set_target_box
 from explain.models import Prediction, SaliencyMap
-from explain.services import method_params, params_hash
+from explain.saliency.registry import method_params, params_hash
 from study.models import Participant, Study, Trial
 from tests.conftest import gradient_image
 

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from catalogue.models import ImageSet
 from catalogue.services import image_create
 from explain.models import Prediction, SaliencyMap
-from explain.services import method_params, params_hash
+from explain.saliency.registry import method_params, params_hash
 from research.shortcut_selectors import watermark_rows, watermark_summary
 from study.models import Study
 from tests.conftest import gradient_image

@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from annotations.models import Annotation
 from explain.models import ComputeJob, Prediction, SaliencyMap
-from explain.services import method_params, params_hash
+from explain.saliency.registry import method_params, params_hash
 from study.models import Participant, Study, Trial
 from tests.research.conftest import _join, _submit, box_map, model_map
 

@@ -9,7 +9,8 @@ from PIL import Image as PILImage
 from analysis.render import overlay_png
 from explain import saliency
 from explain.models import ModelSpec
-from explain.services import DEFAULT_METHOD_PARAMS, method_params, model_space_values, model_spec_load
+from explain.saliency.registry import LAYER_METHODS, method_names, method_params
+from explain.services import model_space_values, model_spec_load
 
 
 def _parse_value(raw: str):
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model", default="efficientnet-lite0", help="ModelSpec name (default efficientnet-lite0)"
         )
-        parser.add_argument("--method", required=True, choices=sorted(DEFAULT_METHOD_PARAMS))
+        parser.add_argument("--method", required=True, choices=sorted(method_names()))
         parser.add_argument("--target", default="predicted", help="class index, or 'predicted' (default)")
         parser.add_argument(
             "--param",
@@ -79,7 +80,7 @@ class Command(BaseCommand):
             if not 0 <= target_class < len(loaded.class_names):
                 raise CommandError(f"--target must be between 0 and {len(loaded.class_names) - 1}")
         started = time.perf_counter()
-        module = loaded.module if method in saliency.LAYER_METHODS else loaded.gradient_module
+        module = loaded.module if method in LAYER_METHODS else loaded.gradient_module
         result = saliency.compute_result(
             method, module, batch, [target_class], **params, **model_space_values(method, loaded)
         )
