@@ -1,9 +1,15 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from analysis import ranking
 from analysis.ranking import average_ranks, float32_keys, keys_to_float32, nonnegative_ranks, rank_and_order
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True, params=ranking.STRATEGIES)
@@ -61,16 +67,51 @@ def test_nonnegative_ranks_count_the_left_out_zeros():
             assert zero_rank == full[n]
 
 
-def test_both_strategies_sort_stably_and_identically():
-    keys = np.random.default_rng(2).integers(0, 50, 5000, dtype=np.uint32)  # many equal keys
-    results = []
-    for name in ranking.STRATEGIES:
-        ranking.use_strategy(name)
-        order, sorted_keys = ranking.sort_keys(keys)
-        np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
-        np.testing.assert_array_equal(sorted_keys, np.sort(keys))
-        results.append(order)
-    np.testing.assert_array_equal(*results)
+def key_sets():
+    """Keys that exercise every radix pass: many equal keys (only the lowest 11-bit digit
+    varies), keys that differ only in the middle or top digit (the other passes skipped), all
+    equal, none, one, and keys over the whole range."""
+    rng = np.random.default_rng(2)
+    yield rng.integers(0, 50, 5000, dtype=np.uint32)
+    yield rng.integers(0, 50, 5000, dtype=np.uint32) << np.uint32(11)
+    yield (rng.integers(0, 1024, 5000, dtype=np.uint32) << np.uint32(22)) | np.uint32(5)
+    yield np.full(300, 7, dtype=np.uint32)
+    yield np.zeros(0, dtype=np.uint32)
+    yield np.array([2**32 - 1], dtype=np.uint32)
+    yield rng.integers(0, 2**32, 70_000, dtype=np.uint32)
+
+
+def test_all_strategies_sort_stably_and_identically():
+    for keys in key_sets():
+        for name in ranking.STRATEGIES:
+            ranking.use_strategy(name)
+            order, sorted_keys = ranking.sort_keys(keys)
+            np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+            np.testing.assert_array_equal(sorted_keys, np.sort(keys))
+            assert order.dtype == np.intp and sorted_keys.dtype == np.uint32
+
+
+def test_every_strategy_ranks_and_orders_float32_maps_alike():
+    """Dense and sparse maps, negative values and -0.0, a large block at the minimum: the
+    ranks, the order and the sorted values of every strategy equal scipy's and numpy's."""
+    rng = np.random.default_rng(5)
+    dense = rng.random(224 * 224, dtype=np.float32)
+    sparse = np.where(rng.random(224 * 224) < 0.6, 0, rng.random(224 * 224)).astype(np.float32)
+    signed = (rng.normal(size=20_000) * 1e3).astype(np.float32)
+    signed[::7] = -0.0
+    signed[1::7] = 0.0
+    for values in (dense, sparse, signed, np.round(dense * 20).astype(np.float32)):
+        expected = stats.rankdata(values)
+        for name in ranking.STRATEGIES:
+            ranking.use_strategy(name)
+            ranks, order, sorted32 = ranking.rank_order_and_sort(values)
+            np.testing.assert_array_equal(ranks, expected)
+            np.testing.assert_array_equal(order, np.argsort(values + np.float32(0), kind="stable"))
+            np.testing.assert_array_equal(sorted32, np.sort(values) + np.float32(0))
+            assert sorted32.dtype == np.float32
+            np.testing.assert_array_equal(ranking.average_ranks(values), expected)
+            np.testing.assert_array_equal(ranking.rank_and_sort(values)[0], expected)
+            np.testing.assert_array_equal(ranking.rank_and_order(values)[1], order)
 
 
 def test_results_survive_the_next_sort_and_large_inputs_sort_too():
@@ -98,3 +139,13 @@ def test_the_first_ranking_picks_a_strategy():
     ranking.use_strategy(None)
     average_ranks(np.arange(5.0))
     assert ranking.strategy() in ranking.STRATEGIES
+
+
+def test_the_kernel_is_compiled_at_the_first_ranking_not_at_import():
+    """Web processes import analysis (the results page scores with it) and most never rank:
+    importing analysis.ranking must not import numba."""
+    code = "import sys, analysis.ranking; print('numba' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.split() == ["False"]
