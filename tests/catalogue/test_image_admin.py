@@ -129,7 +129,7 @@ def test_flags_are_edited_in_the_list_and_by_bulk_actions(admin_client, image_se
 def test_the_target_region_painted_in_the_admin_is_stored_binarised(admin_client, image_set):
     image = Image.objects.get(name="img0")  # 160 x 120
     page = admin_client.get(f"/admin/catalogue/image/{image.pk}/regions/").content.decode()
-    assert "annotations/js/painter.js" in page and 'id="painter-canvas"' in page
+    assert "annotations/js/regions.js" in page and 'id="painter-canvas"' in page
     assert f'"submitUrl": "/admin/catalogue/image/{image.pk}/regions/target"' in page
     # the painter's 16-bit map: 0.5 and above is inside, just below 0.5 is not
     values = np.zeros((120, 160), np.uint16)

@@ -1,6 +1,6 @@
 """PostgreSQL restarted (pg_ctl restart -m fast) while participants submit maps to gunicorn.
 
-The participants follow the painter's policy (static/annotations/js/painter.js): a 5xx, a
+The participants follow the painter's policy (static/annotations/js/painter/submit.js): a 5xx, a
 429 or a network error is retried after 1, 2, 4 and 8 s with the same idempotency key.
 Every map must be stored exactly once and every participant must finish. Page loads that
 fail are retried the same way (a participant reloading the page)."""
@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 
 from tests.faults.conftest import django_env, free_port, run_manage, wait_until
 
-RETRY_DELAYS_S = [1, 2, 4, 8]  # painter.js RETRY_DELAYS_MS
+RETRY_DELAYS_S = [1, 2, 4, 8]  # painter/submit.js RETRY_DELAYS_MS
 PARTICIPANTS = 4
 TRIALS = 4
 CONFIG = re.compile(r'<script id="trial-config" type="application/json">(.*?)</script>', re.S)
