@@ -11,7 +11,7 @@ otherwise.
 Floor: the human mean of another image (resized to this image's shape) used as if it were a
 model's map; what a map that knows nothing about this image scores.
 
-These are the plain per-image definitions; ``analysis.study`` computes the same in batches.
+These are the plain per-image definitions; ``analysis.batch_scores`` computes the same in batches.
 """
 
 from collections.abc import Callable, Sequence
@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from analysis import metrics
-from analysis.aggregate import resize_map
-from analysis.human_maps import mean_map
+from analysis.human_maps import mean_map, resize_map
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 

@@ -3,13 +3,14 @@
 Each participant's map is normalised on its own first (so heavy and light painters weigh the
 same), flagged participants are left out, the rest are averaged, and the mean may be blurred
 the way Harmonization (Fel et al. 2022) blurs the ClickMe maps. Every step is linear after the
-per-participant normalisation, which the batched analysis (``analysis.study``) relies on.
+per-participant normalisation, which the batched analysis (``analysis.batch_scores``) relies on.
 """
 
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+from PIL import Image as PILImage
 from scipy import stats
 
 NORMALISATIONS = ("minmax", "sum", "rank")
@@ -64,6 +65,17 @@ def mean_map(
         raise ValueError("all maps of one image must have the same shape")
     mean = np.mean([normalise_participant(m, normalise) for m in maps], axis=0)
     return harmonization_blur(mean) if blur else mean
+
+
+def resize_map(saliency_map: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a float map to shape (H,W) (PIL, in float32), float64 out: how the
+    platform brings a model map to its image's resolution and ``ceiling.mismatched_floor`` one
+    image's human mean to another's."""
+    values = np.asarray(saliency_map, dtype=np.float32)
+    if values.shape == tuple(shape):
+        return values.astype(np.float64)
+    resized = PILImage.fromarray(values, mode="F").resize((shape[1], shape[0]), PILImage.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.float64)
 
 
 def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:

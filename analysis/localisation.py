@@ -12,7 +12,7 @@ non-negative anyway.
 
 import numpy as np
 
-from analysis.aggregate import resize_map
+from analysis.human_maps import resize_map
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels; right and bottom exclusive
 

@@ -2,7 +2,7 @@
 the human map is the reference. NaN means undefined (e.g. a constant map).
 
 These are the per-image definitions, written plainly on top of numpy/scipy; the batched study
-analysis (``analysis.study``) computes the same numbers for many maps at once and is tested
+analysis (``analysis.batch_scores``) computes the same numbers for many maps at once and is tested
 against them. Conventions are the MIT saliency benchmark's (Bylinskii et al., cvzoya/saliency
 ``code_forMetrics``), including its eps = 2.2204e-16; where pysaliency departs from MIT, MIT
 rules, and the docstring says so.

@@ -5,8 +5,8 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image as PILImage
 
-from analysis.aggregate import normalise_minmax, resize_map
 from analysis.codec import unit_rgb_png
+from analysis.human_maps import normalise_participant, resize_map
 
 
 def overlay_png(
@@ -26,7 +26,7 @@ def overlay_png(
     if heat is not None:
         values = np.asarray(heat, dtype=np.float64)
         values = np.minimum(values, np.percentile(values, clip_percentile))
-        level = normalise_minmax(resize_map(values, (height, width)))
+        level = normalise_participant(resize_map(values, (height, width)))
         colours = colormaps["inferno"](level)[..., :3]
         weight = alpha * level[..., None] ** 0.5  # unpainted areas keep the image visible
         base = base * (1 - weight) + colours * weight

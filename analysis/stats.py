@@ -44,22 +44,31 @@ def bootstrap_ci(
     every row resampled with the same indices (observations are paired across rows, e.g.
     images). Rows with NaN are bootstrapped over their finite entries alone, each with a fresh
     generator from ``rng`` when it is a seed (as a separate scipy call would be); rows with
-    fewer than two finite entries get NaN."""
+    fewer than two finite entries get NaN. Each row's means are one (1, n) @ (n, resamples)
+    product, so a row's interval is the same to the last bit whichever rows share the call
+    (a product of several rows at once may round differently)."""
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
     low, high = np.full(values.shape[0], np.nan), np.full(values.shape[0], np.nan)
     finite = np.isfinite(values)
     complete = finite.all(axis=1)
-    alpha = (1 - confidence) / 2
     if complete.any() and values.shape[1] > 1:
         counts = bootstrap_counts(values.shape[1], n_resamples, rng)
-        means = values[complete] @ counts.T / values.shape[1]
-        low[complete], high[complete] = np.quantile(means, [alpha, 1 - alpha], axis=1)
+        for row in np.flatnonzero(complete):
+            low[row], high[row] = _percentiles(values[row : row + 1], counts, confidence)
     for row in np.flatnonzero(~complete):
         kept = values[row, finite[row]]
         if kept.size > 1:
-            means = kept @ bootstrap_counts(kept.size, n_resamples, rng).T / kept.size
-            low[row], high[row] = np.quantile(means, [alpha, 1 - alpha])
+            counts = bootstrap_counts(kept.size, n_resamples, rng)
+            low[row], high[row] = _percentiles(kept[None], counts, confidence)
     return low, high
+
+
+def _percentiles(row: np.ndarray, counts: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval of the bootstrap means of ``row`` (1, n) resampled by ``counts``."""
+    alpha = (1 - confidence) / 2
+    means = row @ counts.T / row.shape[1]
+    low, high = np.quantile(means, [alpha, 1 - alpha], axis=1)[:, 0]
+    return float(low), float(high)
 
 
 def sign_flips(n: int, n_resamples: int, rng: Seed) -> tuple[np.ndarray, bool]:

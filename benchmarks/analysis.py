@@ -1,4 +1,4 @@
-"""The study analysis on generated data: ``analysis.study.analyse_study`` (fast) against
+"""The study analysis on generated data: ``analysis.pipeline.analyse_study`` (fast) against
 ``analyse_study_loop`` (the straightforward per-image loop over scipy calls), side by side in
 one run, after checking that both give the same numbers.
 
@@ -34,16 +34,16 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis import ranking  # noqa: E402
+from analysis.batch_scores import Settings  # noqa: E402
 from analysis.human_maps import bilinear_matrix  # noqa: E402
-from analysis.ranking import rank_and_order  # noqa: E402
-from analysis.study import (  # noqa: E402
-    Settings,
-    _scipy_ci,
-    _scipy_pvalue,
+from analysis.pipeline import (  # noqa: E402
     analyse_study,
     analyse_study_loop,
     pairwise_differences,
 )
+from analysis.pipeline import scipy_ci as _scipy_ci  # noqa: E402
+from analysis.pipeline import scipy_pvalue as _scipy_pvalue  # noqa: E402
+from analysis.ranking import rank_and_order  # noqa: E402
 
 
 def smooth_fields(rng: np.random.Generator, count: int, size: int, cells: int = 6) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The inner level of the results page's hierarchical CIs: one image's 1,000 participant
-resamples (``analysis.study.participant_bootstrap_spearman``), timed per image on one thread,
+resamples (``analysis.batch_scores.participant_bootstrap_spearman``), timed per image on one thread,
 on ``benchmarks.analysis``'s generated data.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.participant_bootstrap [--images 3]
@@ -12,7 +12,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see benchmarks/analysis.py
 import argparse  # noqa: E402
 import time  # noqa: E402
 
-from analysis.study import participant_bootstrap_spearman  # noqa: E402
+from analysis.batch_scores import participant_bootstrap_spearman  # noqa: E402
 from benchmarks.analysis import generate  # noqa: E402
 
 

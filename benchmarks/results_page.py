@@ -1,6 +1,6 @@
 """The platform's own analysis on a generated study in a throwaway SQLite database: what the
 results page and the exports compute (``research.scores``: reading the painted and model maps,
-then ``analysis.study.score_maps`` and ``split_half_ceiling`` per image) against the per-map
+then ``analysis.batch_scores.score_maps`` and ``split_half_ceiling`` per image) against the per-map
 loop it replaced (every ``analysis.metrics`` function on every model map, ``ceiling.split_half``
 per image, on maps already read and decoded), side by side in one run, after checking that
 both give the same numbers; then the whole results page, with its cache empty (the first view
@@ -133,15 +133,15 @@ def loop_scores(study, humans) -> tuple[dict, dict]:
     """What ``research.selectors`` computed before the batched kernel: map id -> the scores of
     every ``analysis.metrics`` function in METRICS order; image id -> split-half ceiling."""
     from analysis import ceiling, metrics
-    from analysis.aggregate import mean_human_map, resize_map
-    from analysis.study import column_metric
+    from analysis.batch_scores import column_metric
+    from analysis.human_maps import mean_map, resize_map
     from research import inputs
 
     functions = {
         name: (metrics.auc_borji if name == "auc_borji" else column_metric(name, inputs.SCORING))
         for name in inputs.METRICS
     }
-    means = {image_id: mean_human_map(arrays) for image_id, arrays in humans.items()}
+    means = {image_id: mean_map(arrays) for image_id, arrays in humans.items()}
     scores = {}
     for saliency_map in inputs.study_saliency_maps(study=study):
         human = means[saliency_map.image_id]

@@ -7,9 +7,8 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from analysis import metrics
-from analysis import study as study_analysis
-from analysis.aggregate import mean_human_map, resize_map
+from analysis import batch_scores, metrics
+from analysis.human_maps import mean_map, resize_map
 from annotations.models import Annotation
 from annotations.services import PAINTED_LEVEL
 from catalogue.models import Image
@@ -18,7 +17,7 @@ from explain.saliency.registry import method_params, params_hash
 from study.models import Study, Trial
 
 # The metrics the platform reports, in column order: all of ``analysis.metrics``, top-k at 30 %.
-SCORING = study_analysis.Settings(topk=(0.3,))
+SCORING = batch_scores.Settings(topk=(0.3,))
 METRICS = tuple(SCORING.columns())
 CEILING_SPLITS = 50
 BOOTSTRAP_RESAMPLES = 1000
@@ -110,7 +109,7 @@ def human_mean(
     arrays = [annotation.map_array() for annotation in annotations]
     if len(arrays) < max(1, filters.min_annotations):
         return None, len(arrays)
-    return mean_human_map(arrays), len(arrays)
+    return mean_map(arrays), len(arrays)
 
 
 def human_mean_region(

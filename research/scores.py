@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.core.cache import cache
 
-from analysis import study as study_analysis
-from analysis.aggregate import mean_human_map, resize_map
+from analysis import batch_scores
+from analysis.human_maps import mean_map, resize_map
 from annotations.models import Annotation
 from annotations.services import PAINTED_LEVEL
 from config.version import code_version
@@ -37,7 +37,7 @@ from research.inputs import (
 from study.models import Study
 
 CACHE_SECONDS = 7 * 24 * 3600
-CEILING = study_analysis.Settings(n_splits=CEILING_SPLITS)
+CEILING = batch_scores.Settings(n_splits=CEILING_SPLITS)
 HIERARCHICAL_RESAMPLES = 1000
 
 
@@ -92,7 +92,7 @@ def study_scores(
 @dataclass
 class ParticipantDraws:
     """Per model map, its Spearman with the human mean in each of HIERARCHICAL_RESAMPLES
-    resamples of the image's participants (``analysis.study.participant_bootstrap_spearman``)."""
+    resamples of the image's participants (``analysis.batch_scores.participant_bootstrap_spearman``)."""
 
     draws: dict[int, np.ndarray] = field(default_factory=dict)  # saliency map id -> (resamples,)
     images_done: int = 0
@@ -195,7 +195,7 @@ def _compute_draws(annotation_ids: list[int], map_ids: list[int]) -> dict[int, n
         return {}
     arrays = _painted_maps(annotation_ids)
     ids, block = _model_maps(map_ids, arrays[0].shape)
-    draws = study_analysis.participant_bootstrap_spearman(
+    draws = batch_scores.participant_bootstrap_spearman(
         np.stack(arrays), block, n_resamples=HIERARCHICAL_RESAMPLES, rng=0
     )
     return dict(zip(ids, draws))
@@ -203,14 +203,14 @@ def _compute_draws(annotation_ids: list[int], map_ids: list[int]) -> dict[int, n
 
 def _compute_image(annotation_ids: list[int], map_ids: list[int]) -> ImageScores:
     arrays = _painted_maps(annotation_ids)
-    human = mean_human_map(arrays)
+    human = mean_map(arrays)
     scores = {}
     if map_ids:
         ids, block = _model_maps(map_ids, human.shape)
-        scores = dict(zip(ids, study_analysis.score_maps(block, human, SCORING)))
+        scores = dict(zip(ids, batch_scores.score_maps(block, human, SCORING)))
     ceiling = None
     if len(arrays) >= 2:  # one person cannot be split
-        ceiling = study_analysis.split_half_ceiling(np.stack(arrays), CEILING, rng=0)
+        ceiling = batch_scores.split_half_ceiling(np.stack(arrays), CEILING, rng=0)
     return ImageScores(
         n_maps=len(arrays),
         coverage=float(np.mean(human >= PAINTED_LEVEL)),

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from analysis import stats
+from analysis import summaries
 from catalogue.models import Image
 from explain.models import ComputeJob, Prediction
 from explain.selectors import compute_job_progress
@@ -83,124 +83,22 @@ def target_role(image: Image, target_class: int, *, cue_conflict: bool) -> str:
     return "label" if target_class == image.class_index else "predicted"
 
 
+# The statistics across images are analysis.summaries' (pure, shared with the notebook
+# analysis); these bind the platform's parameters or read its scores.
+ceiling_scatter_series = summaries.ceiling_scatter_series
+hierarchical_cis = summaries.hierarchical_cis  # seed 0, as agreement_summary's CI
+pairwise_comparisons = summaries.pairwise_comparisons  # 9,999 sign flips, seed 0
+
+
 def agreement_summary(rows: list[dict]) -> list[dict]:
-    """Mean, SD and bootstrap 95 % CI over images per model x method x metric (NaNs left out).
-    An image explained for several target classes counts once, with the mean of its scores,
-    as in pairwise_comparisons: the bootstrap resamples images, not maps."""
-    groups: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        if np.isfinite(row["value"]):
-            groups[(row["model"], row["method"], row["metric"])][row["image_id"]].append(row["value"])
-    for row in rows:  # a group whose every value is undefined still gets its (empty) line
-        groups[(row["model"], row["method"], row["metric"])]
-    summary = []
-    for (model, method, metric), per_image in sorted(groups.items()):
-        finite = [float(np.mean(values)) for _, values in sorted(per_image.items())]
-        summary.append(
-            {
-                "model": model,
-                "method": method,
-                "metric": metric,
-                "n_images": len(finite),
-                "mean": float(np.mean(finite)) if finite else float("nan"),
-                "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan"),
-                "ci_low": float("nan"),
-                "ci_high": float("nan"),
-            }
-        )
-        if len(finite) > 1:
-            low, high = stats.bootstrap_ci(np.array([finite]), n_resamples=BOOTSTRAP_RESAMPLES, rng=0)
-            summary[-1]["ci_low"], summary[-1]["ci_high"] = float(low[0]), float(high[0])
-    return summary
-
-
-def pairwise_comparisons(rows: list[dict], *, metric: str = "spearman") -> list[dict]:
-    """Every pair of model x method on one metric: the mean per-image difference (a - b) over
-    the images both have, a two-sided paired sign-flip permutation test (9,999 resamples, or
-    every sign pattern when that is fewer) and Holm's correction over all the pairs."""
-    values: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        if row["metric"] == metric:
-            values[(row["model"], row["method"])][row["image_id"]].append(row["value"])
-    groups = sorted(values)
-    images = sorted({image for per_image in values.values() for image in per_image})
-    # an image explained for several targets counts once, with its mean score
-    table = np.array(
-        [
-            [np.mean(values[group][image]) if image in values[group] else np.nan for image in images]
-            for group in groups
-        ],
-        dtype=float,
-    )
-    pairs = stats.all_pairs(len(groups))
-    if not pairs or not images:
-        return []
-    differences = np.stack([table[a] - table[b] for a, b in pairs], axis=1)
-    observed, pvalues = stats.permutation_pvalues(differences, n_resamples=9999, rng=0)
-    adjusted = stats.holm(pvalues)
-    return [
-        {
-            "a": " · ".join(groups[a]),
-            "b": " · ".join(groups[b]),
-            "metric": metric,
-            "n_images": int(np.isfinite(differences[:, column]).sum()),
-            "mean_difference": float(observed[column]),
-            "p": float(pvalues[column]),
-            "p_holm": float(adjusted[column]),
-        }
-        for column, (a, b) in enumerate(pairs)
-    ]
+    """``summaries.agreement_summary`` with BOOTSTRAP_RESAMPLES resamples, seed 0."""
+    return summaries.agreement_summary(rows, n_resamples=BOOTSTRAP_RESAMPLES, seed=0)
 
 
 def noise_ceiling(scores: "StudyScores") -> dict:
-    """How well one half of the participants predicts the other, per image and over the study
-    (``scores`` as from ``research.scores.study_scores``): the best Spearman a model can be
-    expected to reach against a mean of this many people. Images with fewer than two analysed
-    maps have none."""
-    per_image = scores.ceilings
-    values = np.array([split for split, _ in per_image.values()])
-    corrected = np.array([brown for _, brown in per_image.values()])
-    return {
-        "per_image": per_image,
-        "n_images": len(per_image),
-        "spearman": float(values.mean()) if values.size else float("nan"),
-        "spearman_brown": float(corrected.mean()) if corrected.size else float("nan"),
-    }
-
-
-def ceiling_scatter_series(rows: list[dict], study_ceiling: dict) -> dict[str, tuple[list, list]]:
-    """Per model x method, (the image's split-half ceiling, the model map's Spearman) for each
-    image that has a ceiling (``study_ceiling`` as from ``noise_ceiling``): does a model fall
-    short where people agree with each other?"""
-    series: dict[str, tuple[list, list]] = {}
-    for row in rows:
-        image_ceiling = study_ceiling["per_image"].get(row["image_id"])
-        if row["metric"] != "spearman" or image_ceiling is None:
-            continue
-        x, y = series.setdefault(f"{row['model']} · {row['method']}", ([], []))
-        x.append(image_ceiling[0])
-        y.append(row["value"])
-    return series
-
-
-def hierarchical_cis(
-    rows: list[dict], draws: dict[int, np.ndarray]
-) -> dict[tuple[str, str], tuple[float, float]]:
-    """(model, method) -> hierarchical 95 % CI of the mean Spearman over images: the images
-    resampled exactly as ``agreement_summary``'s CI resamples them (same images, order and
-    seed), and within each image its participants (``draws`` from
-    ``research.scores.participant_draws``). An image explained for several target classes counts
-    once, with the mean of its maps' draws."""
-    per_group: dict[tuple[str, str], dict[int, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        if row["metric"] == "spearman" and np.isfinite(row["value"]) and row["map_id"] in draws:
-            per_group[(row["model"], row["method"])][row["image_id"]].append(draws[row["map_id"]])
-    return {
-        group: stats.hierarchical_bootstrap_ci(
-            np.array([np.mean(values, axis=0) for _, values in sorted(per_image.items())]), rng=0
-        )
-        for group, per_image in per_group.items()
-    }
+    """``summaries.noise_ceiling`` of the images' split-half ceilings (``scores`` as from
+    ``research.scores.study_scores``; images with fewer than two analysed maps have none)."""
+    return summaries.noise_ceiling(scores.ceilings)
 
 
 def image_rows(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:

@@ -1,12 +1,10 @@
 """Reads for the biased-model study: how much of each map's mass lies on the watermark
 (the shortcut) against a same-sized control region elsewhere in the image."""
 
-from collections import defaultdict
-
 import numpy as np
 
-from analysis import localisation, stats
-from analysis.aggregate import mean_human_map
+from analysis import localisation, summaries
+from analysis.human_maps import mean_map
 from explain.models import Prediction
 from research.inputs import BOOTSTRAP_RESAMPLES, human_maps, study_saliency_maps
 from study.models import Study
@@ -47,33 +45,10 @@ def watermark_rows(*, study: Study) -> list[dict]:
 
 
 def watermark_summary(rows: list[dict]) -> list[dict]:
-    """Per model x method x target: mean share on the watermark with its bootstrap 95 % CI
-    over images, the mean share on the control region, and how often the watermark got more."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[(row["model"], row["method"], row["target"])].append(row)
-    summary = []
-    for (model, method, target), members in sorted(groups.items()):
-        on_mark = np.array([row["on_watermark"] for row in members], dtype=float)
-        on_control = np.array([row["on_control"] for row in members], dtype=float)
-        keep = np.isfinite(on_mark) & np.isfinite(on_control)
-        low, high = stats.bootstrap_ci(on_mark[keep][None], n_resamples=BOOTSTRAP_RESAMPLES, rng=0)
-        summary.append(
-            {
-                "model": model,
-                "method": method,
-                "target": target,
-                "maps": int(keep.sum()),
-                "on_watermark": float(on_mark[keep].mean()) if keep.any() else float("nan"),
-                "ci_low": float(low[0]),
-                "ci_high": float(high[0]),
-                "on_control": float(on_control[keep].mean()) if keep.any() else float("nan"),
-                "watermark_wins": float((on_mark[keep] > on_control[keep]).mean())
-                if keep.any()
-                else float("nan"),
-            }
-        )
-    return summary
+    """``summaries.watermark_summary`` of ``watermark_rows``: per model x method x target, the
+    mean share on the watermark with its bootstrap 95 % CI (BOOTSTRAP_RESAMPLES, seed 0), the
+    mean share on the control region, and how often the watermark got more."""
+    return summaries.watermark_summary(rows, n_resamples=BOOTSTRAP_RESAMPLES, seed=0)
 
 
 def human_watermark_share(*, study: Study) -> dict | None:
@@ -82,7 +57,7 @@ def human_watermark_share(*, study: Study) -> dict | None:
     images = {image.pk: image for image in study.image_set.images.filter(watermark_box__isnull=False)}
     shares = [
         localisation.box_and_control_shares(
-            mean_human_map(arrays), tuple(image.watermark_box), image.width, image.height
+            mean_map(arrays), tuple(image.watermark_box), image.width, image.height
         )
         for image_id, arrays in human_maps(study=study).items()
         if (image := images.get(image_id)) is not None

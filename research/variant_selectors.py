@@ -2,11 +2,9 @@
 severity, how corruptions change the models' predictions, shape- against texture-target
 agreement and the models' shape bias."""
 
-from collections import defaultdict
-
-import numpy as np
 from django.db.models import F
 
+from analysis import summaries
 from catalogue.models import Image
 from explain.models import Prediction
 from study.models import Study
@@ -20,32 +18,11 @@ def is_cue_conflict(study: Study) -> bool:
     return study.target_policy == Study.TargetPolicy.SHAPE_AND_TEXTURE
 
 
-def severity_curves(rows: list[dict], *, metric: str = "spearman") -> dict[str, tuple[list, list]]:
-    """Per model x method x corruption: (severities, mean ``metric`` over images) from the
-    agreement rows, severity 0 being the originals that have a variant with that corruption
-    (so that every point of a line averages the same images, as far as their maps exist).
-    Targets other than the label (or shape) are left out: one score per map's image."""
-    corrupted: dict[str, set[str]] = defaultdict(set)  # corruption -> originals that have it
-    for row in rows:
-        if row["corruption"]:
-            corrupted[row["corruption"]].add(row["original"])
-    values: dict[tuple, list[float]] = defaultdict(list)
-    for row in rows:
-        if row["metric"] != metric or row["target"] not in ("label", "shape"):
-            continue
-        if row["corruption"]:
-            values[(row["model"], row["method"], row["corruption"], row["severity"])].append(row["value"])
-            continue
-        for corruption, originals in corrupted.items():
-            if row["image"] in originals:
-                values[(row["model"], row["method"], corruption, 0)].append(row["value"])
-    curves: dict[str, tuple[list, list]] = {}
-    for (model, method, corruption, severity), scores in sorted(values.items()):
-        severities, means = curves.setdefault(f"{corruption} · {model} · {method}", ([], []))
-        finite = [v for v in scores if np.isfinite(v)]
-        severities.append(severity)
-        means.append(float(np.mean(finite)) if finite else float("nan"))
-    return curves
+# The summaries are analysis.summaries' (pure, shared with notebooks): the severity curves of
+# the agreement rows, the prediction flips of ``prediction_changes``, shape against texture.
+severity_curves = summaries.severity_curves
+flip_summary = summaries.flip_summary
+cue_conflict_agreement = summaries.cue_conflict_agreement
 
 
 def _top1(prediction: Prediction) -> dict:
@@ -100,43 +77,6 @@ def prediction_changes(*, study: Study) -> list[dict]:
                 }
             )
     return rows
-
-
-def flip_summary(changes: list[dict]) -> list[dict]:
-    """Per model x corruption x severity: variants, how many flipped, and the share."""
-    groups: dict[tuple, list[bool]] = defaultdict(list)
-    for row in changes:
-        groups[(row["model"], row["corruption"], row["severity"])].append(row["flipped"])
-    return [
-        {
-            "model": model,
-            "corruption": corruption,
-            "severity": severity,
-            "n": len(flips),
-            "flipped": sum(flips),
-            "share_flipped": sum(flips) / len(flips),
-        }
-        for (model, corruption, severity), flips in sorted(groups.items())
-    ]
-
-
-def cue_conflict_agreement(rows: list[dict], *, metric: str = "spearman") -> list[dict]:
-    """Per model x method, over the original images: mean ``metric`` with the human mean
-    for the shape-target map and for the texture-target map, and the images of each."""
-    values: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: {"shape": [], "texture": []})
-    for row in rows:
-        if row["metric"] == metric and not row["original"] and row["target"] in ("shape", "texture"):
-            values[(row["model"], row["method"])][row["target"]].append(row["value"])
-    summary = []
-    for (model, method), by_target in sorted(values.items()):
-        entry = {"model": model, "method": method}
-        for target, scores in by_target.items():
-            finite = [v for v in scores if np.isfinite(v)]
-            entry[f"{target}_n"] = len(finite)
-            entry[target] = float(np.mean(finite)) if finite else float("nan")
-        entry["difference"] = entry["shape"] - entry["texture"]
-        summary.append(entry)
-    return summary
 
 
 def shape_bias(*, study: Study) -> list[dict]:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from analysis import ceiling, metrics
-from analysis.study import Settings, score_maps, split_half_ceiling
-from tests.analysis.test_study import small_study
+from analysis.batch_scores import Settings, score_maps, split_half_ceiling
+from tests.analysis.test_pipeline import small_study
 
 ONE_PAIR = {
     "spearman": metrics.spearman,

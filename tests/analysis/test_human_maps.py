@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from analysis import aggregate
 from analysis.human_maps import (
     bilinear_matrix,
     harmonization_blur,
@@ -37,12 +36,6 @@ def test_mean_map_leaves_out_flagged_participants():
         mean_map([a], include=[False])
     with pytest.raises(ValueError, match="one flag per map"):
         mean_map([a, b], include=[True])
-
-
-def test_the_old_aggregate_mean_is_the_min_max_mean():
-    rng = np.random.default_rng(0)
-    maps = [rng.random((5, 6)) * scale for scale in (1, 10, 0.1)]
-    np.testing.assert_allclose(aggregate.mean_human_map(maps), mean_map(maps))
 
 
 def test_tensorflow_bilinear_resize_by_hand():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from analysis import metrics
-from analysis.aggregate import mean_human_map, normalise_minmax, resize_map
+from analysis.human_maps import mean_map, normalise_participant, resize_map
 
 
 def test_spearman_of_a_hand_computed_case():
@@ -50,11 +50,11 @@ def test_metrics_refuse_mismatched_or_nonfinite_maps():
 def test_the_human_mean_weighs_heavy_and_light_painters_the_same():
     light = np.array([[0.0, 0.1], [0.0, 0.0]])
     heavy = np.array([[0.0, 0.0], [0.9, 0.0]])
-    np.testing.assert_allclose(mean_human_map([light, heavy]), [[0.0, 0.5], [0.5, 0.0]])
+    np.testing.assert_allclose(mean_map([light, heavy]), [[0.0, 0.5], [0.5, 0.0]])
 
 
 def test_minmax_of_a_constant_map_is_zeros():
-    assert not normalise_minmax(np.full((3, 3), 0.4)).any()
+    assert not normalise_participant(np.full((3, 3), 0.4)).any()
 
 
 def test_resize_keeps_a_constant_map_constant():

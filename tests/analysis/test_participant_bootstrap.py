@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from analysis import metrics, stats
-from analysis.study import participant_bootstrap_spearman
+from analysis.batch_scores import participant_bootstrap_spearman
 
 
 def test_with_participants_fixed_the_interval_is_the_image_level_one():

@@ -225,7 +225,7 @@ def test_a_bad_filter_is_a_400_naming_it(api, painted_study, query):
 def test_image_stats_give_the_ceiling_and_spearman_per_image(api, painted_study):
     from scipy.stats import spearmanr
 
-    from analysis.aggregate import resize_map
+    from analysis.human_maps import resize_map
 
     body = api("/api/studies/test-study/image-stats/").json()
     # img0 and img1 have maps of two methods; img2 has painted maps but no model map yet.

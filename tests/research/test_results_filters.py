@@ -11,7 +11,7 @@ import pytest
 from PIL import Image as PILImage
 from scipy import stats
 
-from analysis.aggregate import resize_map
+from analysis.human_maps import resize_map
 from annotations.models import Annotation
 from research.inputs import ANALYSIS_PARAMS
 from study.models import Participant

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from analysis import metrics
-from analysis.aggregate import mean_human_map, resize_map
+from analysis.human_maps import mean_map, resize_map
 from explain.models import SaliencyMap
 from research.inputs import METRICS, AnalysisFilters
 from research.scores import participant_draws, study_scores
@@ -40,7 +40,7 @@ def test_the_scores_are_the_metrics_of_the_stored_maps(painted_study):
     scores = study_scores(study=painted_study.study)
     img0 = painted_study.study.image_set.images.get(name="img0")
     assert scores.n_maps[img0.pk] == 2
-    human = mean_human_map([a_map(0) / 65535, b_map(0) / 65535])
+    human = mean_map([a_map(0) / 65535, b_map(0) / 65535])
     saliency_map = painted_study.model_maps[("img0", "xrai")]
     model = resize_map(model_map(1), human.shape)
     np.testing.assert_allclose(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from analysis.aggregate import resize_map
+from analysis.human_maps import resize_map
 from catalogue.models import Image, ImageSet
 from catalogue.services import image_create
 from catalogue.variants import image_variants_create

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from analysis.study import METRICS, Settings, analyse_study, analyse_study_loop
+from analysis.batch_scores import METRICS, Settings
+from analysis.pipeline import analyse_study, analyse_study_loop
 
 
 def small_study(seed=0, images=5, participants=6, shape=(24, 32), models=2, methods=2):
