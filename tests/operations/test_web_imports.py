@@ -17,7 +17,7 @@ from django.contrib import admin
 
 django.urls.get_resolver().url_patterns  # every view module
 admin.site.get_urls()  # every admin module
-import analysis.study, research.scores  # what the results page scores with
+import analysis.batch_scores, analysis.pipeline, research.scores  # what the results page scores with
 print("torch" in sys.modules, "explain.services" in sys.modules)
 """
 
