@@ -11,12 +11,14 @@ files' ``import ... from "./x.js"`` lines), then ``<script type="module">``. The
 fetches them all at once instead of discovering them one level of imports at a time.
 """
 
+import logging
 import posixpath
 import re
 
 from django import template
 from django.conf import settings
 from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
@@ -25,6 +27,7 @@ from annotations import brush
 from annotations.services import PAINTED_LEVEL
 
 register = template.Library()
+logger = logging.getLogger(__name__)
 
 CONSTANTS_ID = "painter-constants"
 # import x from "./y.js"; import { a } from "../y.js"; import "./y.js"; export { a } from "./y.js"
@@ -47,20 +50,33 @@ def painter_constants() -> SafeString:
     return json_script(painter_constants_dict(), CONSTANTS_ID)
 
 
+def _read_static(path: str) -> str | None:
+    """A static file's text from the source directories, else from STATIC_ROOT."""
+    filename = finders.find(path)
+    try:
+        if filename is not None:
+            with open(filename, encoding="utf-8") as file:
+                return file.read()
+        with staticfiles_storage.open(path) as file:
+            return file.read().decode("utf-8")
+    except (OSError, ValueError):
+        return None
+
+
 def module_imports(entry: str) -> tuple[str, ...]:
     """The static paths of the modules that ``entry`` (a static path) imports, directly or
-    not, in the order first met; relative imports only (the painter has no others)."""
+    not, in the order first met; relative imports only (the painter has no others). A module
+    that cannot be read is left out (and logged): preloading only saves time."""
     if not settings.DEBUG and entry in _import_cache:
         return _import_cache[entry]
     found: list[str] = []
     pending = [entry]
     while pending:
         path = pending.pop(0)
-        filename = finders.find(path)
-        if filename is None:
-            raise ValueError(f"no static file {path}")
-        with open(filename, encoding="utf-8") as file:
-            source = file.read()
+        source = _read_static(path)
+        if source is None:
+            logger.warning("painter_script: cannot read the static file %s to preload its imports", path)
+            continue
         for relative in RELATIVE_IMPORT.findall(source):
             imported = posixpath.normpath(posixpath.join(posixpath.dirname(path), relative))
             if imported != entry and imported not in found:

@@ -5,7 +5,7 @@
 
 import { readConstants, readJsonScript } from "./painter/constants.js";
 import { createPainter, windowApi } from "./painter/painter.js";
-import { randomKey, submitPainting } from "./painter/submit.js";
+import { submitPainting } from "./painter/submit.js";
 import { FocusLog } from "./painter/focus_log.js";
 import { Countdown } from "./painter/countdown.js";
 
@@ -21,6 +21,13 @@ const idempotencyKey = randomKey();
 const canvas = document.getElementById("painter-canvas");
 const image = document.getElementById("painter-image");
 let timedOut = false;
+
+/** 32 random hex digits: the submission's idempotency key, the same in every retry. */
+function randomKey() {
+  const bytes = new Uint8Array(16);
+  window.crypto.getRandomValues(bytes);
+  return Array.prototype.map.call(bytes, (b) => (b < 16 ? "0" : "") + b.toString(16)).join("");
+}
 
 function submit() {
   submitPainting(painter, config.submitUrl, timedOut ? "Time is up. Sending what you painted…" : "Sending…", () => {

@@ -1,15 +1,8 @@
 /* Sending the painted map: a multipart POST to the page's submitUrl, retried with the same
- * form (so the same idempotency key, where the page sends one) when the server is busy or
- * the connection fails; the answer is {"next_url"} (go there) or {"error"} (show it). */
+ * form (so with the same idempotency key, where the page sends one: trial.js) when the server
+ * is busy or the connection fails; the answer is {"next_url"} (go there) or {"error"} (show it). */
 
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
-
-/** 32 random hex digits: an idempotency key for one submission, kept across its retries. */
-export function randomKey() {
-  const bytes = new Uint8Array(16);
-  window.crypto.getRandomValues(bytes);
-  return Array.prototype.map.call(bytes, (b) => (b < 16 ? "0" : "") + b.toString(16)).join("");
-}
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
