@@ -10,8 +10,15 @@ in image pixel coordinates (floats; ``p`` is the pen pressure, 1 when absent).
   carried into the next one. The pressure at a dab is interpolated linearly along its segment.
 * A dab at centre ``c`` with radius ``r = size / 2`` touches the pixels whose centres
   ``(px + 0.5, py + 0.5)`` lie at distance ``d < r``, with weight ``w = (1 - (d / r)**2)**2``.
-* With ``a = s * p * DAB_FLOW``: the brush does ``v += a * w * (1 - v)``, the eraser does
-  ``v *= 1 - a * w``. Values stay in [0, 1].
+* The brush, with ``a = s * p * DAB_FLOW``, does ``v += a * w * (1 - v)``: paint builds up
+  gradually and never quite reaches 1.
+* The eraser, with ``e = s * p`` (no flow: it is meant to remove paint, not to fade it), does
+  ``v *= 1 - e * min(1, w / ERASER_CORE_WEIGHT)``. Its core is the disc ``d <= r / 2``, where
+  ``w >= ERASER_CORE_WEIGHT = (1 - 1/4)**2``: there one dab at full strength and pressure
+  leaves exactly 0; at strength ``s`` each dab keeps ``1 - s`` of the paint there, and the
+  ring outside the core fades to no change at ``d = r``.
+
+Values stay in [0, 1].
 
 Arithmetic is done in float64 and each dab's result stored as float32, exactly as the browser
 does with a ``Float32Array``.
@@ -24,6 +31,9 @@ import numpy as np
 
 DAB_FLOW = 0.25
 SPACING_FRACTION = 0.15
+# w at d = r / 2: (1 - (1/2)**2)**2. A part of the formula, like the weight itself, not a
+# setting: brush.js has the same number.
+ERASER_CORE_WEIGHT = 0.5625
 
 
 def dab_spacing(size: float) -> float:
@@ -56,7 +66,8 @@ def _point(point) -> tuple[float, float, float]:
 
 
 def apply_dab(values: np.ndarray, cx: float, cy: float, radius: float, amount: float, erase: bool) -> None:
-    """Apply one dab in place to ``values``, a (H, W) float32 map."""
+    """Apply one dab in place to ``values``, a (H, W) float32 map; ``amount`` is ``s * p *
+    DAB_FLOW`` for the brush, ``s * p`` for the eraser (see the module's docstring)."""
     height, width = values.shape
     if radius <= 0 or amount <= 0:
         return
@@ -78,7 +89,7 @@ def apply_dab(values: np.ndarray, cx: float, cy: float, radius: float, amount: f
     window = values[y0 : y1 + 1, x0 : x1 + 1]
     v = window.astype(np.float64)
     if erase:
-        new = v * (1.0 - amount * weight)
+        new = v * (1.0 - amount * np.minimum(weight / ERASER_CORE_WEIGHT, 1.0))
     else:
         new = v + amount * weight * (1.0 - v)
     np.clip(new, 0.0, 1.0, out=new)
@@ -95,6 +106,8 @@ def render_strokes(strokes: list[dict], width: int, height: int) -> np.ndarray:
         size = float(stroke["size"])
         strength = min(max(float(stroke.get("strength", 1.0)), 0.0), 1.0)
         radius = size / 2
+        erase = tool == "eraser"
         for x, y, pressure in stroke_dabs(stroke.get("points") or [], size):
-            apply_dab(values, x, y, radius, strength * pressure * DAB_FLOW, tool == "eraser")
+            amount = strength * pressure if erase else strength * pressure * DAB_FLOW
+            apply_dab(values, x, y, radius, amount, erase)
     return values

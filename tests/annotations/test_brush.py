@@ -63,10 +63,10 @@ def test_eraser_reduces_per_formula():
     strokes = [dab(8, 8, size=12, strength=1.0), dab(8, 8, size=12, strength=1.0)]
     painted = render_strokes(strokes, 16, 16)
     erased = render_strokes(strokes + [dab(9, 8, size=6, strength=0.5, tool="eraser")], 16, 16)
-    a = 0.5 * 0.25
+    e = 0.5  # the eraser has no DAB_FLOW; its weight is full in the core (w >= 0.5625, d <= r/2)
     for px, py in [(8, 7), (9, 8), (7, 9), (11, 8)]:
         w = weight(px, py, 9, 8, 3)
-        assert erased[py, px] == pytest.approx(painted[py, px] * (1 - a * w), rel=1e-6)
+        assert erased[py, px] == pytest.approx(painted[py, px] * (1 - e * min(1, w / 0.5625)), rel=1e-6)
     assert erased[2, 2] == painted[2, 2]
     assert (erased <= painted).all()
 
@@ -141,3 +141,171 @@ def test_missing_pressure_and_strength_default_to_one():
 def test_unknown_tool_is_refused():
     with pytest.raises(ValueError):
         render_strokes([{"tool": "smudge", "size": 4, "points": [[1, 1]]}], 4, 4)
+
+
+# --- the eraser ---------------------------------------------------------------------------
+
+
+def painted_disc(size=60, centre=30.0, passes=12):
+    """A disc painted nearly solid (> 0.9 in the middle) by full-strength dabs."""
+    return [dab(centre, centre, size=size, strength=1.0)] * passes
+
+
+def test_full_strength_eraser_dab_clears_its_core():
+    strokes = painted_disc()
+    painted = render_strokes(strokes, 60, 60)
+    assert painted[30, 30] > 0.9
+    erased = render_strokes(strokes + [dab(30.5, 30.5, size=20, strength=1.0, tool="eraser")], 60, 60)
+    ys, xs = np.mgrid[0:60, 0:60]
+    distance = np.hypot(xs + 0.5 - 30.5, ys + 0.5 - 30.5)
+    assert not erased[distance <= 5].any()  # the core, d <= r / 2: exactly 0
+    ring = (distance > 5) & (distance < 10)
+    assert (erased[ring] < painted[ring]).all() and erased[ring].any()  # partly erased
+    assert (erased[distance >= 10] == painted[distance >= 10]).all()  # untouched
+
+
+def test_eraser_strength_scales_per_formula():
+    strokes = painted_disc()
+    painted = render_strokes(strokes, 60, 60)
+    erased = render_strokes(
+        strokes + [dab(31, 30, size=16, strength=0.5, tool="eraser", pressure=0.8)], 60, 60
+    )
+    e = 0.5 * 0.8  # no DAB_FLOW for the eraser
+    for px, py in [(30, 29), (31, 30), (28, 30), (34, 31), (36, 30)]:
+        w = weight(px, py, 31, 30, 8)
+        assert erased[py, px] == pytest.approx(painted[py, px] * (1 - e * min(1, w / 0.5625)), rel=1e-6)
+    assert erased[30, 31] == pytest.approx(painted[30, 31] * (1 - e), rel=1e-6)  # in the core
+
+
+def one_pass(strength: float, y: float = 30.0) -> dict:
+    return {"tool": "eraser", "size": 20, "strength": strength, "points": [[-20, y, 1], [80, y, 1]]}
+
+
+def test_one_full_strength_pass_erases_a_band_and_strength_scales_it():
+    strokes = [
+        {"tool": "brush", "size": 20, "strength": 1.0, "points": [[0, y, 1], [60, y, 1]]}
+        for y in range(5, 60, 5)
+    ]
+    strokes *= 4
+    painted = render_strokes(strokes, 60, 60)
+    core = painted[26:35]  # rows whose centres are within r / 2 = 5 of y = 30
+    assert core.min() > 0.5
+    assert not render_strokes(strokes + [one_pass(1.0)], 60, 60)[26:35].any()
+    left = {}
+    for strength in (0.05, 0.2, 0.35, 0.6):
+        erased = render_strokes(strokes + [one_pass(strength)], 60, 60)[26:35]
+        left[strength] = erased.sum() / core.sum()
+    assert 0.6 < left[0.05] < 0.9 and left[0.05] > left[0.2] > left[0.35] > left[0.6] > 0
+    assert 0.1 < left[0.35] < 0.3  # the default strength removes most of it in one pass
+
+
+def test_eraser_on_an_empty_map_stays_empty():
+    assert not render_strokes([one_pass(1.0), one_pass(0.3)], 60, 60).any()
+
+
+# --- brush.js is the same model, to the last float32 bit ------------------------------------
+
+NODE_REPLAY = r"""
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+const dir = process.argv[1];
+const { StrokeRenderer } = await import(pathToFileURL(dir + "/brush.js"));
+const { PaintMap } = await import(pathToFileURL(dir + "/paint_map.js"));
+const cases = JSON.parse(readFileSync(0, "utf8"));
+const out = [];
+for (const c of cases) {
+  const map = new PaintMap(c.width, c.height, c.paintedLevel);
+  const constants = { dabFlow: c.dabFlow, spacingFraction: c.spacingFraction };
+  for (const stroke of c.strokes) {
+    const renderer = new StrokeRenderer(stroke, map, constants, () => {}, () => {});
+    for (const point of stroke.points) renderer.add(point);
+  }
+  const counted = [map.covered, map.nonzero];
+  map.recount();
+  out.push({
+    values: Buffer.from(map.values.buffer).toString("base64"),
+    counts: counted,
+    scanned: [map.covered, map.nonzero],
+  });
+}
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def random_strokes(rng: np.random.Generator, width: int, height: int, count: int) -> list[dict]:
+    strokes = []
+    for _ in range(count):
+        n = int(rng.integers(1, 12))
+        points = [
+            [round(float(x), 2), round(float(y), 2), round(float(p), 3)]
+            for x, y, p in zip(
+                rng.uniform(-15, width + 15, n),
+                rng.uniform(-15, height + 15, n),
+                rng.choice([1.0, 0.5, *rng.uniform(0.001, 1, 3)], n),
+                strict=True,
+            )
+        ]
+        if n > 2 and rng.random() < 0.3:
+            points[1] = list(points[0])  # a repeated point
+        strokes.append(
+            {
+                "tool": "eraser" if rng.random() < 0.35 else "brush",
+                "size": int(rng.integers(4, 61)),
+                "strength": float(rng.choice([1.0, 0.35, 0.05, round(float(rng.uniform(0.05, 1)), 2)])),
+                "points": points,
+            }
+        )
+    return strokes
+
+
+def test_brush_js_replays_like_render_strokes():
+    """Random stroke logs (brush and eraser, pressure, strokes off the image) through
+    static/annotations/js/painter/brush.js in Node and through render_strokes: the same
+    float32 values, bit for bit, and PaintMap's running counts equal a scan."""
+    import base64
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from annotations.services import PAINTED_LEVEL
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node here (tests/browser/test_painting.py checks the same in Chromium)")
+    painter_dir = Path(__file__).resolve().parents[2] / "static/annotations/js/painter"
+    rng = np.random.default_rng(13)
+    cases = []
+    for index in range(40):
+        width, height = int(rng.integers(20, 90)), int(rng.integers(20, 90))
+        strokes = random_strokes(rng, width, height, int(rng.integers(1, 25)))
+        cases.append(
+            {
+                "width": width,
+                "height": height,
+                "strokes": strokes,
+                "dabFlow": DAB_FLOW,
+                "spacingFraction": SPACING_FRACTION,
+                "paintedLevel": PAINTED_LEVEL,
+                "index": index,
+            }
+        )
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", NODE_REPLAY, str(painter_dir)],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    erased_to_zero = 0
+    for case, replayed in zip(cases, json.loads(result.stdout), strict=True):
+        js = np.frombuffer(base64.b64decode(replayed["values"]), dtype=np.float32)
+        js = js.reshape(case["height"], case["width"])
+        python = render_strokes(case["strokes"], case["width"], case["height"])
+        np.testing.assert_array_equal(js, python, err_msg=f"case {case['index']}")
+        assert replayed["counts"] == replayed["scanned"]
+        erased_to_zero += int(
+            ((python == 0) & (render_strokes(case["strokes"][:-1], case["width"], case["height"]) > 0)).sum()
+        )
+    assert erased_to_zero > 0  # some eraser dabs cleared paint to exactly 0

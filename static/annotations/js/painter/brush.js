@@ -1,16 +1,24 @@
 /* The soft brush and the eraser: the model of annotations/brush.py (render_strokes), which
  * replays the stroke log sent with the map. Keep the two identical, number for number: the
  * same dab placement, weights and order of operations, each dab's result stored as float32.
- * The constants (dabFlow, spacingFraction) come from brush.py through {% painter_constants %}. */
+ * The constants (dabFlow, spacingFraction) come from brush.py through {% painter_constants %}.
+ *
+ * The brush (amount a = strength * pressure * dabFlow) does v += a * w * (1 - v); the eraser
+ * (amount e = strength * pressure) does v *= 1 - e * min(1, w / ERASER_CORE_WEIGHT), so that
+ * one dab at full strength leaves exactly 0 in its core, d <= r / 2. */
 
 import { NONZERO_LEVEL } from "./paint_map.js";
+
+// brush.ERASER_CORE_WEIGHT: the weight at d = r / 2, (1 - 1/4)^2. Part of the formula.
+export const ERASER_CORE_WEIGHT = 0.5625;
 
 /** brush.dab_spacing: arc length between two dabs of a stroke of this diameter. */
 export function dabSpacing(size, spacingFraction) {
   return Math.max(1, size * spacingFraction);
 }
 
-/** brush.apply_dab on a PaintMap: one dab of radius `radius` at (cx, cy) in image pixels.
+/** brush.apply_dab on a PaintMap: one dab of radius `radius` at (cx, cy) in image pixels;
+ *  amount: strength * pressure * dabFlow for the brush, strength * pressure for the eraser.
  *  Returns the box [x0, y0, x1, y1] (inclusive) it may have changed, or null. */
 export function applyDab(paintMap, cx, cy, radius, amount, erase) {
   if (radius <= 0 || amount <= 0) return null;
@@ -38,7 +46,14 @@ export function applyDab(paintMap, cx, cy, radius, amount, erase) {
         const q = 1 - d2 / r2;
         const w = q * q;
         const v = map[row + px];
-        let next = erase ? v * (1 - amount * w) : v + amount * w * (1 - v);
+        let next;
+        if (erase) {
+          let core = w / ERASER_CORE_WEIGHT;
+          if (core > 1) core = 1;
+          next = v * (1 - amount * core);
+        } else {
+          next = v + amount * w * (1 - v);
+        }
         next = Math.fround(next < 0 ? 0 : (next > 1 ? 1 : next)); // the value as stored
         map[row + px] = next;
         if ((v >= coveredLevel) !== (next >= coveredLevel)) covered += next >= coveredLevel ? 1 : -1;
@@ -70,7 +85,7 @@ export class StrokeRenderer {
   }
 
   dab(x, y, pressure) {
-    const amount = this.stroke.strength * pressure * this.dabFlow;
+    const amount = this.erase ? this.stroke.strength * pressure : this.stroke.strength * pressure * this.dabFlow;
     const r = this.radius;
     this.beforeDab(Math.floor(x - r - 0.5), Math.floor(y - r - 0.5), Math.ceil(x + r - 0.5), Math.ceil(y + r - 0.5));
     const box = applyDab(this.paintMap, x, y, r, amount, this.erase);
