@@ -6,8 +6,8 @@ import pytest
 from playwright import sync_api as playwright_sync
 
 from annotations.models import Annotation
+from catalogue.services import image_create, image_set_target_box
 from study.models import Participant, Trial
-from study.services import image_create, image_set_target_box
 from tests.conftest import gradient_image
 
 pytestmark = pytest.mark.browser
