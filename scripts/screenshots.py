@@ -129,7 +129,7 @@ def paint(page, touch: bool, turns: int = 1) -> None:
         for point in points[1:]:
             page.mouse.move(*canvas_point(page, *point), steps=3)
         page.mouse.up()
-    page.wait_for_function(f"window.painter.strokes.length === {count + 1}")
+    page.wait_for_function("(n) => window.painter.strokes.length === n", arg=count + 1)
 
 
 def paint_until_allowed(page, touch: bool) -> None:
@@ -138,7 +138,7 @@ def paint_until_allowed(page, touch: bool) -> None:
         if page.locator("#submit").is_enabled():
             return
         paint(page, touch, turns)
-    page.wait_for_function("!document.getElementById('submit').disabled")
+    page.wait_for_function("() => !document.getElementById('submit').disabled")
 
 
 def on_painter(page) -> bool:
@@ -146,8 +146,8 @@ def on_painter(page) -> bool:
 
 
 def wait_for_painter(page) -> None:
-    page.wait_for_function("window.painter && window.painter.map instanceof Float32Array")
-    page.wait_for_function("document.getElementById('painter-image').complete")
+    page.wait_for_function("() => window.painter && window.painter.map instanceof Float32Array")
+    page.wait_for_function("() => document.getElementById('painter-image').complete")
 
 
 def flow(browser, base: str, device: str, shooter: Shooter) -> None:
@@ -216,7 +216,7 @@ def timed_trial(browser, base: str, device: str, shooter: Shooter) -> None:
         page.click("#instructions-continue")
     wait_for_painter(page)
     paint(page, bool(options.get("has_touch")))
-    page.wait_for_function("/^0:0\\d$/.test(document.getElementById('countdown').textContent)")
+    page.wait_for_function("() => /^0:0\\d$/.test(document.getElementById('countdown').textContent)")
     shooter.shot(page, f"{device}-trial-countdown")
     context.close()
 
