@@ -22,6 +22,10 @@ class Annotation(models.Model):
     focus_events = models.JSONField(default=list, blank=True, help_text='[["blur", ms since page load], ...]')
     timed_out = models.BooleanField(default=False)
     coverage = models.FloatField(null=True, blank=True, help_text="Share of pixels painted >= 0.05.")
+    # Data-quality flags the server found at submission, [{"code": ..., "detail": ...}, ...]
+    # (codes in annotations.services.FLAG_CODES). A flagged map is kept but left out of the
+    # analysis unless the researcher includes flagged maps.
+    flags = models.JSONField(default=list, blank=True, help_text='[{"code": "too_fast", "detail": "..."}]')
     created_at = models.DateTimeField(auto_now_add=True)
 
     def map_array(self) -> np.ndarray:
@@ -29,6 +33,10 @@ class Annotation(models.Model):
         with PILImage.open(io.BytesIO(bytes(self.map_png))) as image:
             values = np.asarray(image)
         return (values.astype(np.float32) / float(2**self.bit_depth - 1)).clip(0, 1)
+
+    @property
+    def flag_codes(self) -> list[str]:
+        return [flag["code"] for flag in self.flags]
 
     def __str__(self) -> str:
         return f"annotation of trial {self.trial_id}"

@@ -1,5 +1,6 @@
 import secrets
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -86,6 +87,12 @@ class Study(models.Model):
     time_limit_s = models.PositiveIntegerField(default=0, help_text="Seconds per trial; 0 = no limit.")
     min_coverage = models.FloatField(
         default=0.005, help_text="Share of the image that must be painted (value >= 0.05) before submitting."
+    )
+    min_seconds_per_map = models.FloatField(
+        default=3.0,
+        validators=[MinValueValidator(0)],
+        help_text="A map submitted sooner than this after its trial page was served (server time) is "
+        "flagged too fast and left out of the analysis; 0 = no minimum.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     template = models.CharField(
