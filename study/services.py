@@ -47,6 +47,17 @@ def participant_for_recruiter(*, study: Study, recruiter_ids: dict[str, str]) ->
     return None
 
 
+def names_another_worker(participant: Participant, recruiter_ids: dict[str, str]) -> bool:
+    """Whether the link's Prolific or MTurk worker id is not the participant's: someone else
+    in the same browser (a shared computer). The browser's session then proves nothing, and
+    that participant's pages and completion code must not be shown. A link without a worker
+    id (a reload, the plain study link) names no one else."""
+    return any(
+        recruiter_ids.get(field) and recruiter_ids[field] != getattr(participant, field)
+        for field in ("prolific_pid", "mturk_worker_id")
+    )
+
+
 def same_recruiter_session(participant: Participant, recruiter_ids: dict[str, str]) -> bool:
     """Whether the link carries the participant's own recruiter session: Prolific's
     SESSION_ID or MTurk's assignmentId, which the recruiter gives only to that person for that

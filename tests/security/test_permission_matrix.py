@@ -129,7 +129,8 @@ PUBLIC_AND_PARTICIPANT = {
         get("a guessed code", lambda w: f"/p/{GUESSED}/", everyone(404)),
     ],
     "p/<str:code>/instructions": [
-        get("A's code", lambda w: f"/p/{a_code(w)}/instructions", everyone(200)),
+        # A has read them and started: Back or an old tab is sent on to A's current trial
+        get("A's code", lambda w: f"/p/{a_code(w)}/instructions", everyone(Redirect("/p/"))),
         get("a guessed code", lambda w: f"/p/{GUESSED}/instructions", everyone(404)),
         post("a guessed code", lambda w: f"/p/{GUESSED}/instructions", everyone(404)),
     ],

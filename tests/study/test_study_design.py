@@ -225,7 +225,9 @@ def test_the_same_mturk_worker_resumes(client, study):
     client.cookies.clear()
     again = client.get("/s/test-study/?workerId=W1&assignmentId=A1")  # the worker's own assignment
     assert again.url == first.url and Participant.objects.count() == 1
-    assert client.get("/s/test-study/?workerId=W1").status_code == 409  # the worker id alone is not enough
+    # the worker id alone is not enough (in a browser that has not shown the assignment)
+    client.cookies.clear()
+    assert client.get("/s/test-study/?workerId=W1").status_code == 409
 
 
 @pytest.mark.django_db(transaction=True)
