@@ -27,7 +27,7 @@ from analysis import ceiling, metrics
 from analysis.emd import default_grid, downsample, emd_of_downsampled
 from analysis.human_maps import harmonization_blur
 from analysis.metrics import BINARISE_K
-from analysis.ranking import nonnegative_ranks, rank_and_sort, rank_order_and_sort
+from analysis.ranking import nonnegative_spearman, rank_and_sort
 
 METRICS = ("spearman", "cc", "sim", "kld", "nss", "auc_judd", "auc_borji", "topk_iou", "topk_dice", "emd")
 LOWER_IS_BETTER = ("kld", "emd")
@@ -145,7 +145,7 @@ class PreparedMaps:
         want_ranks = bool(needed & {"spearman", "auc_judd"})
         self.ranks = np.empty_like(s) if want_ranks else None
         for row in range(m):
-            ranks, _, self.sorted[row] = rank_order_and_sort(s32[row])
+            ranks, self.sorted[row] = rank_and_sort(s32[row])
             if want_ranks:
                 self.ranks[row] = ranks
         self.low, self.high = low, high = self.sorted[:, 0].copy(), self.sorted[:, -1].copy()
@@ -390,23 +390,12 @@ def split_means(
 def split_half_spearman(xn: np.ndarray, orders: np.ndarray) -> float:
     """Mean Spearman between the half means of every split. Pixels no participant painted
     (zero in every normalised map, so in every half mean; normalised maps are never
-    negative) are left out of the sort and enter the sums as one block of zeros. Ranks are
-    multiples of 1/2, so up to about 190 000 pixels the sums of products below are exact in
-    float64 and need no centring (beyond that they round like any float64 sum)."""
+    negative) are left out of the sort and enter the sums as one block of zeros
+    (``ranking.nonnegative_spearman``, exact sums of ranks)."""
     total = xn.sum(axis=0)
     active = np.flatnonzero(total > 0)
-    n, z = xn.shape[1], xn.shape[1] - active.size
     half_a, half_b = split_means(np.ascontiguousarray(xn[:, active]), orders, total[active])
-    offset = n * ((n + 1) / 2) ** 2  # n * mean rank squared
-    values = []
-    for a, b in zip(half_a, half_b):
-        ra, zero_a = nonnegative_ranks(a, z)
-        rb, zero_b = nonnegative_ranks(b, z)
-        cross = ra @ rb + z * zero_a * zero_b - offset
-        var_a = ra @ ra + z * zero_a * zero_a - offset
-        var_b = rb @ rb + z * zero_b * zero_b - offset
-        values.append(cross / np.sqrt(var_a * var_b) if var_a > 0 and var_b > 0 else float("nan"))
-    return float(np.mean(values))
+    return float(np.mean(nonnegative_spearman(half_a, half_b, xn.shape[1] - active.size)))
 
 
 # --- one image's arrays (the platform's results, per-image bootstraps) ----------------------

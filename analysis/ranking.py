@@ -95,125 +95,193 @@ def _radix_sort(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --- the compiled strategy ------------------------------------------------------------------
+# Plain Python functions, compiled by numba (nopython, nogil, cached on disk) at the first
+# ranking; see _compiled_kernels.
 
 
-def _radix_rank_kernel(bits, floats, extra_zeros, ranks, sorted_out, order_out, key_a, key_b, ord_a, ord_b):
-    """Stable LSD radix sort of n uint32 ``bits`` (float32 bit patterns when ``floats``,
-    turned into order-preserving keys as :func:`float32_keys` does), then, for each output
-    of size n (a size-0 array skips it): the average ranks (1-based, ties share their mean;
-    a run of key 0 also ties with ``extra_zeros`` zeros not in the input, and every other
-    rank is shifted by them, as :func:`nonnegative_ranks` needs), the sorted values (floats
-    back from the keys, -0.0 as +0.0) and the order. key_a/key_b/ord_a/ord_b: n-element
-    scratch. Compiled by numba (nopython, nogil) at first use."""
+_RAW, _FLOATS, _NONNEGATIVE = 0, 1, 2  # what the uint32 inputs of the kernels hold
+
+
+def _key(bits, kind):
+    """The sort key of one uint32 input: the bits themselves (``_RAW``); for float32 bit
+    patterns -0.0 folded onto +0.0 and then, for any sign (``_FLOATS``), the key of
+    :func:`float32_keys`, or for non-negative floats (``_NONNEGATIVE``), which sort like
+    their bits, nothing more."""
+    if kind == _RAW:
+        return bits
+    if bits == 0x80000000:
+        bits = np.uint32(0)
+    if kind == _NONNEGATIVE:
+        return bits
+    return bits ^ np.uint32(0xFFFFFFFF) if bits >> 31 else bits | np.uint32(0x80000000)
+
+
+def _sort_words(bits, kind, words, spare):
+    """Stable LSD radix sort of n uint32 ``bits`` by :func:`_key`: three passes of 11 bits,
+    a pass skipped when every key has the same digit there. Each element travels as one
+    uint64 word, key << 32 | index, so a pass moves one array, not two. ``words`` and
+    ``spare``: n-element uint64 scratch; returns the one that holds the sorted words."""
     n = bits.size
-    keys = key_b
-    if floats:
-        for i in range(n):
-            b = bits[i]
-            if b == 0x80000000:  # -0.0
-                b = 0
-            keys[i] = b ^ 0xFFFFFFFF if b >> 31 else b | 0x80000000
-    else:
-        keys = bits
     counts = np.zeros((3, 2048), np.int32)
     for i in range(n):
-        k = keys[i]
+        k = _key_compiled(bits[i], kind)
         counts[0, k & 2047] += 1
         counts[1, (k >> 11) & 2047] += 1
         counts[2, k >> 22] += 1
+    first = _key_compiled(bits[0], kind) if n else np.uint32(0)
     offsets = np.empty(2048, np.int32)
-    first = keys[0] if n else 0
-    src_k, src_o, passes = keys, ord_b, 0
+    source, passes = words, 0
     for p in range(3):
-        shift = 11 * p
-        if counts[p, (first >> shift) & 2047] == n:
+        if counts[p, (first >> (11 * p)) & 2047] == n:
             continue  # every key has the same digit here
         total = 0
         for d in range(2048):
             offsets[d] = total
             total += counts[p, d]
-        # the first pass reads keys (possibly key_b) in index order and writes key_a/ord_a,
-        # later ones alternate between the two pairs
-        dst_k, dst_o = (key_a, ord_a) if passes % 2 == 0 else (key_b, ord_b)
-        if passes == 0:
+        target = words if passes % 2 == 0 else spare
+        if passes == 0:  # the first pass builds the words from the input
             for i in range(n):
-                k = src_k[i]
-                d = (k >> shift) & 2047
+                k = _key_compiled(bits[i], kind)
+                d = (k >> (11 * p)) & 2047
                 j = offsets[d]
                 offsets[d] = j + 1
-                dst_k[j] = k
-                dst_o[j] = i
+                target[j] = (np.uint64(k) << np.uint64(32)) | np.uint64(i)
         else:
+            shift = np.uint64(32 + 11 * p)
             for i in range(n):
-                k = src_k[i]
-                d = (k >> shift) & 2047
+                w = source[i]
+                d = (w >> shift) & np.uint64(2047)
                 j = offsets[d]
                 offsets[d] = j + 1
-                dst_k[j] = k
-                dst_o[j] = src_o[i]
-        src_k, src_o, passes = dst_k, dst_o, passes + 1
+                target[j] = w
+        source, passes = target, passes + 1
     if passes == 0:  # all keys equal (or none): the input order is sorted
         for i in range(n):
-            ord_a[i] = i
-        src_o = ord_a
+            words[i] = (np.uint64(_key_compiled(bits[i], kind)) << np.uint64(32)) | np.uint64(i)
+    return source
+
+
+def _rank_kernel(bits, kind, extra_zeros, ranks, sorted_out, order_out, words, spare):
+    """Sort ``bits`` (:func:`_sort_words`), then fill each output of size n (a size-0 array
+    skips it): the average ranks (1-based, ties share their mean; a run of key 0 also ties
+    with ``extra_zeros`` zeros not in the input, and every other rank is shifted by them, as
+    :func:`nonnegative_ranks` needs), the sorted keys (float32 bits unless ``_RAW``, -0.0
+    as +0.0) and the order."""
+    n = bits.size
+    sorted_words = _sort_words_compiled(bits, kind, words, spare)
     if ranks.size:
         start = 0
         while start < n:
-            k = src_k[start]
+            k = sorted_words[start] >> np.uint64(32)
             end = start + 1
-            while end < n and src_k[end] == k:
+            while end < n and sorted_words[end] >> np.uint64(32) == k:
                 end += 1
             if k == 0:
                 rank = (end + extra_zeros + 1) * 0.5
             else:
                 rank = (start + end + 1) * 0.5 + extra_zeros
             for j in range(start, end):
-                ranks[src_o[j]] = rank
+                ranks[sorted_words[j] & np.uint64(0xFFFFFFFF)] = rank
             start = end
     if sorted_out.size:
         for j in range(n):
-            k = src_k[j]
-            if floats:
-                sorted_out[j] = k ^ 0x80000000 if k >> 31 else k ^ 0xFFFFFFFF
+            k = np.uint32(sorted_words[j] >> np.uint64(32))
+            if kind == _FLOATS:
+                sorted_out[j] = k ^ np.uint32(0x80000000) if k >> 31 else k ^ np.uint32(0xFFFFFFFF)
             else:
                 sorted_out[j] = k
     if order_out.size:
         for j in range(n):
-            order_out[j] = src_o[j]
+            order_out[j] = sorted_words[j] & np.uint64(0xFFFFFFFF)
 
 
-_kernel = None
+def _nonnegative_spearman_kernel(first, second, extra_zeros, out, words, spare, first_ranks):
+    """For each row r, Spearman's correlation of the non-negative float32 rows first[r] and
+    second[r], each extended by ``extra_zeros`` zeros, into out[r]: first[r]'s ranks are
+    scattered into ``first_ranks``, second[r]'s are multiplied with them as its sorted runs
+    are walked, and the sums of squares come from the runs. Ranks are multiples of 1/2, so
+    every sum here is exact in float64 (up to about 190 000 values per row) and equals the
+    dot products of :func:`_nonnegative_spearman_numpy`, whatever the order of summation."""
+    rows, n = first.shape
+    total = n + extra_zeros
+    offset = total * ((total + 1) / 2) ** 2  # n * mean rank squared
+    for r in range(rows):
+        sums = np.zeros(2)  # sum of squared ranks of first[r], second[r]
+        zero_rank = np.zeros(2)
+        cross = 0.0
+        for side in range(2):
+            row = first[r] if side == 0 else second[r]
+            zero_rank[side] = (extra_zeros + 1) * 0.5  # when the row holds no zero
+            sorted_words = _sort_words_compiled(row.view(np.uint32), _NONNEGATIVE, words, spare)
+            start = 0
+            while start < n:
+                k = sorted_words[start] >> np.uint64(32)
+                end = start + 1
+                while end < n and sorted_words[end] >> np.uint64(32) == k:
+                    end += 1
+                if k == 0:
+                    rank = (end + extra_zeros + 1) * 0.5
+                    zero_rank[side] = rank
+                else:
+                    rank = (start + end + 1) * 0.5 + extra_zeros
+                sums[side] += (end - start) * rank * rank
+                if side == 0:
+                    for j in range(start, end):
+                        first_ranks[sorted_words[j] & np.uint64(0xFFFFFFFF)] = rank
+                else:
+                    for j in range(start, end):
+                        cross += rank * first_ranks[sorted_words[j] & np.uint64(0xFFFFFFFF)]
+                start = end
+        covariance = cross + extra_zeros * zero_rank[0] * zero_rank[1] - offset
+        var_first = sums[0] + extra_zeros * zero_rank[0] * zero_rank[0] - offset
+        var_second = sums[1] + extra_zeros * zero_rank[1] * zero_rank[1] - offset
+        if var_first > 0 and var_second > 0:
+            out[r] = covariance / np.sqrt(var_first * var_second)
+        else:
+            out[r] = np.nan
+
+
+_sort_words_compiled = _key_compiled = None
+_kernels = None
 _kernel_lock = threading.Lock()
 
 
-def _compiled_kernel():
-    """The numba-compiled :func:`_radix_rank_kernel`, or None where numba is missing. numba
-    is imported here, at the first ranking, not with the module."""
-    global _kernel
-    if _kernel is None:
+def _compiled_kernels():
+    """(rank kernel, Spearman kernel), compiled, or None where numba is missing. numba is
+    imported here, at the first ranking, not with the module: web processes import this
+    module, and importing numba costs them about 0.4 s and memory."""
+    global _kernels, _sort_words_compiled, _key_compiled
+    if _kernels is None:
         with _kernel_lock:
-            if _kernel is None:
+            if _kernels is None:
                 try:
                     import numba
                 except ImportError:
-                    _kernel = False
+                    _kernels = False
                 else:
-                    _kernel = numba.njit(cache=True, nogil=True)(_radix_rank_kernel)
-    return _kernel or None
+                    jit = numba.njit(cache=True, nogil=True)
+                    # the kernels call these two through the module's globals
+                    _key_compiled = numba.njit(cache=True, nogil=True, inline="always")(_key)
+                    _sort_words_compiled = jit(_sort_words)
+                    _kernels = (jit(_rank_kernel), jit(_nonnegative_spearman_kernel))
+    return _kernels or None
 
 
-def _scratch_radix(n: int) -> tuple[np.ndarray, ...]:
-    """Two uint32 and two int32 arrays of n elements for the compiled sort: the calling
-    thread's reused ones up to _SCRATCH_MAX elements, fresh ones beyond."""
+def _compiled_kernel():
+    kernels = _compiled_kernels()
+    return kernels[0] if kernels else None
+
+
+def _scratch_words2(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two uint64 arrays of n elements for the compiled sort: the calling thread's reused
+    ones up to _SCRATCH_MAX elements, fresh ones beyond."""
     if n > _SCRATCH_MAX:
-        return np.empty(n, np.uint32), np.empty(n, np.uint32), np.empty(n, np.int32), np.empty(n, np.int32)
+        return np.empty(n, np.uint64), np.empty(n, np.uint64)
     buffers = getattr(_scratch, "radix", None)
     if buffers is None or buffers[0].size < n:
         size = max(n, 65_536)
-        buffers = _scratch.radix = tuple(
-            np.empty(size, dt) for dt in (np.uint32, np.uint32, np.int32, np.int32)
-        )
-    return tuple(b[:n] for b in buffers)
+        buffers = _scratch.radix = (np.empty(size, np.uint64), np.empty(size, np.uint64))
+    return buffers[0][:n], buffers[1][:n]
 
 
 _NONE_F64 = np.empty(0, dtype=np.float64)
@@ -222,16 +290,16 @@ _NONE_INTP = np.empty(0, dtype=np.intp)
 
 
 def _compiled_rank(
-    bits: np.ndarray, floats: bool, extra_zeros: int = 0, *, ranks=True, sorted_=True, order=True
+    bits: np.ndarray, kind: int, extra_zeros: int = 0, *, ranks=True, sorted_=True, order=True
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """(ranks float64, sorted keys or float32 values, order intp) of 1-D uint32 ``bits``
-    with the compiled kernel, each None unless asked for; all fresh arrays."""
+    (see :func:`_key`) with the compiled kernel, each None unless asked for; all fresh."""
     n = bits.size
     out_ranks = np.empty(n, np.float64) if ranks else _NONE_F64
     out_sorted = np.empty(n, np.uint32) if sorted_ else _NONE_U32
     out_order = np.empty(n, np.intp) if order else _NONE_INTP
-    _compiled_kernel()(bits, floats, extra_zeros, out_ranks, out_sorted, out_order, *_scratch_radix(n))
-    if floats and sorted_:
+    _compiled_kernel()(bits, kind, extra_zeros, out_ranks, out_sorted, out_order, *_scratch_words2(n))
+    if kind != _RAW and sorted_:
         out_sorted = out_sorted.view(np.float32)
     return (out_ranks if ranks else None, out_sorted if sorted_ else None, out_order if order else None)
 
@@ -292,7 +360,7 @@ def sort_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _sort_keys(keys: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "compiled":
-        _, sorted_keys, order = _compiled_rank(keys, False, ranks=False)
+        _, sorted_keys, order = _compiled_rank(keys, _RAW, ranks=False)
         return order, sorted_keys
     return (_packed_sort if name == "packed" else _radix_sort)(keys)
 
@@ -313,7 +381,8 @@ def _rank(values: np.ndarray, name: str, *, order: bool = True, sorted_: bool = 
     ascending, float32, or None) of the flattened values at float32 precision, with the
     named strategy."""
     if name == "compiled":
-        ranks, sorted32, ordering = _compiled_rank(_float32_bits(values), True, order=order, sorted_=sorted_)
+        bits = _float32_bits(values)
+        ranks, sorted32, ordering = _compiled_rank(bits, _FLOATS, order=order, sorted_=sorted_)
         return ranks, ordering, sorted32
     keys = float32_keys(values).ravel()
     n = keys.size
@@ -370,7 +439,8 @@ def nonnegative_ranks(values: np.ndarray, extra_zeros: int = 0) -> tuple[np.ndar
     name = strategy()
     if name == "compiled":
         n_zero = int(np.count_nonzero(values == 0))
-        ranks = _compiled_rank(values.view(np.uint32), False, extra_zeros, sorted_=False, order=False)[0]
+        bits = values.view(np.uint32)
+        ranks = _compiled_rank(bits, _NONNEGATIVE, extra_zeros, sorted_=False, order=False)[0]
         return ranks, (n_zero + extra_zeros + 1) / 2
     order, sorted_keys = _sort_keys(values.view(np.uint32), name)
     ranks_sorted = _ranks_in_sorted_order(sorted_keys, extra_zeros)
@@ -380,3 +450,41 @@ def nonnegative_ranks(values: np.ndarray, extra_zeros: int = 0) -> tuple[np.ndar
     ranks = np.empty(values.size)
     ranks[order] = ranks_sorted
     return ranks, zero_rank
+
+
+def nonnegative_spearman(first: np.ndarray, second: np.ndarray, extra_zeros: int = 0) -> np.ndarray:
+    """Spearman's correlation of each row of ``first`` with the same row of ``second``
+    (two (rows, n) arrays of non-negative float32 values, e.g. the half means of every split
+    of a split-half ceiling), each row extended by ``extra_zeros`` zeros (pixels left out
+    because they are zero everywhere): (rows,) float64, NaN where a row is constant. The
+    compiled strategy does it in one call, without materialising the second row's ranks."""
+    first = np.ascontiguousarray(first, dtype=np.float32)
+    second = np.ascontiguousarray(second, dtype=np.float32)
+    if first.ndim != 2 or first.shape != second.shape:
+        raise ValueError(f"need two (rows, n) arrays of one shape, got {first.shape} and {second.shape}")
+    if strategy() != "compiled":
+        return _nonnegative_spearman_numpy(first, second, extra_zeros)
+    out = np.empty(len(first))
+    n = first.shape[1]
+    words, spare = _scratch_words2(n)
+    first_ranks = np.empty(n)
+    _compiled_kernels()[1](first, second, extra_zeros, out, words, spare, first_ranks)
+    return out
+
+
+def _nonnegative_spearman_numpy(first: np.ndarray, second: np.ndarray, extra_zeros: int) -> np.ndarray:
+    """:func:`nonnegative_spearman` from :func:`nonnegative_ranks` and dot products. Ranks are
+    multiples of 1/2, so up to about 190 000 values per row the sums of products below are
+    exact in float64 and need no centring (beyond that they round like any float64 sum)."""
+    z = extra_zeros
+    total = first.shape[1] + z
+    offset = total * ((total + 1) / 2) ** 2  # n * mean rank squared
+    values = []
+    for a, b in zip(first, second):
+        ra, zero_a = nonnegative_ranks(a, z)
+        rb, zero_b = nonnegative_ranks(b, z)
+        cross = ra @ rb + z * zero_a * zero_b - offset
+        var_a = ra @ ra + z * zero_a * zero_a - offset
+        var_b = rb @ rb + z * zero_b * zero_b - offset
+        values.append(cross / np.sqrt(var_a * var_b) if var_a > 0 and var_b > 0 else float("nan"))
+    return np.array(values, dtype=np.float64)

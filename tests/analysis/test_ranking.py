@@ -149,3 +149,28 @@ def test_the_kernel_is_compiled_at_the_first_ranking_not_at_import():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert result.stdout.split() == ["False"]
+
+
+def test_nonnegative_spearman_is_scipys_spearman_with_the_zeros_put_back():
+    """Rows with ties, zeros, -0.0, a constant row (NaN) and an all-zero row; every strategy
+    gives the same numbers, bit for bit, as the numpy version of the sums."""
+    rng = np.random.default_rng(6)
+    rows, n, extra = 9, 3000, 700
+    first = np.where(rng.random((rows, n)) < 0.4, 0, rng.random((rows, n))).astype(np.float32)
+    second = (first + 0.3 * rng.random((rows, n))).astype(np.float32)
+    second[1] = np.round(second[1] * 4) / 4  # many ties
+    first[2, ::5] = -0.0
+    second[3] = 0.5  # constant with the extra zeros: not constant
+    second[4] = 0.0  # constant
+    first[5] = 0.0
+    got = ranking.nonnegative_spearman(first, second, extra)
+    zeros = np.zeros(extra, dtype=np.float32)
+    for r in range(rows):
+        a, b = np.concatenate([first[r], zeros]), np.concatenate([second[r], zeros])
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            assert np.isnan(got[r])
+        else:
+            assert got[r] == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
+    np.testing.assert_array_equal(got, ranking._nonnegative_spearman_numpy(first, second, extra))
+    with pytest.raises(ValueError, match="one shape"):
+        ranking.nonnegative_spearman(first, second[:, 1:])
