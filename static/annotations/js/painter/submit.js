@@ -1,6 +1,7 @@
 /* Sending the painted map: a multipart POST to the page's submitUrl, retried with the same
  * form (so with the same idempotency key, where the page sends one: trial.js) when the server
- * is busy or the connection fails; the answer is {"next_url"} (go there) or {"error"} (show it). */
+ * is busy or the connection fails; the answer is {"next_url"} (go there) or {"error"} (show it);
+ * a 409 with both (this trial was sent already) shows the error and goes on to next_url. */
 
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
 
@@ -49,6 +50,13 @@ function send(painter, url, form, attempt) {
     return response.json().catch(() => ({})).then((body) => {
       if (response.ok && body.next_url) {
         painter.setStatus("Saved.");
+        painter.submitted = true;
+        window.location.assign(body.next_url);
+        return;
+      }
+      if (response.status === 409 && body.next_url) {
+        // Sent already (another tab, a repeated submit): on to the participant's current trial.
+        painter.setStatus((body.error || "This was sent already.") + " Taking you to where you are now…", true);
         painter.submitted = true;
         window.location.assign(body.next_url);
         return;
