@@ -4,7 +4,8 @@ one run, after checking that both give the same numbers.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.analysis \
         [--images 1000] [--participants 30] [--models 4] [--methods 5] [--size 224] \
-        [--baseline-images 10] [--repeats 3] [--check-images 12]
+        [--baseline-images 10] [--repeats 3] [--check-images 12] \
+        [--ranking compiled] [--compare-ranking radix]
 
 The issue's target: 1 000 images x 30 participants x 4 models x 5 methods at 224x224, all
 metrics, 1 000-resample bootstrap, 50-split ceilings, in <= 60 s on the 2-core development
@@ -12,7 +13,10 @@ machine and >= 10x faster than the loop. The loop would take over an hour, so it
 part runs on the first ``--baseline-images`` images and is extrapolated linearly, and its
 statistics are timed on the full study's scores, all bootstraps and a sample of the
 permutation tests (see ``loop_estimate``); the output says so. Fast and loop runs alternate,
-so both see the same machine load; figures are medians.
+so both see the same machine load; figures are medians. ``--compare-ranking`` also times the
+fast path with other sorting strategies of ``analysis.ranking`` in every repeat, taking turns
+with the one in use, and checks that they give the same numbers bit for bit: on a shared
+machine, before/after figures are only comparable side by side.
 
 Generated data: each image has 1-3 Gaussian "objects"; each participant paints a noisy,
 thresholded version of them with soft edges (8-bit values, so zero where unpainted); each
@@ -115,6 +119,17 @@ def compare(fast, loop, tolerance: float = 1e-9) -> list[str]:
     return problems
 
 
+def same_numbers(a, b) -> bool:
+    """Every score, ceiling, floor and summary number equal, bit for bit (NaN where NaN)."""
+    arrays = [(a.scores, b.scores), (a.ceiling, b.ceiling), (a.floor, b.floor)]
+    for table_a, table_b in ((a.summary, b.summary), (a.comparisons, b.comparisons)):
+        if len(table_a) != len(table_b):
+            return False
+        keys = {k for row in table_a for k, v in row.items() if isinstance(v, float)}
+        arrays += [([r.get(k, np.nan) for r in table_a], [r.get(k, np.nan) for r in table_b]) for k in keys]
+    return all(np.array_equal(x, y, equal_nan=True) for x, y in arrays)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -130,7 +145,23 @@ def main() -> None:
     parser.add_argument("--permutation-sample", type=int, default=12, help="scipy permutation tests timed")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--blur", action="store_true", help="blur the human maps (Harmonization)")
+    parser.add_argument(
+        "--ranking",
+        choices=ranking.STRATEGIES,
+        help="force a sorting strategy (default: the one timed fastest)",
+    )
+    parser.add_argument(
+        "--compare-ranking",
+        default="",
+        help="comma-separated sorting strategies also timed in every repeat, side by side",
+    )
     args = parser.parse_args()
+    compared = [name for name in args.compare_ranking.split(",") if name]
+    unknown = set(compared) - set(ranking.STRATEGIES)
+    if unknown:
+        parser.error(f"unknown strategies {sorted(unknown)}; choose from {', '.join(ranking.STRATEGIES)}")
+    if args.ranking:
+        ranking.use_strategy(args.ranking)
 
     started = time.perf_counter()
     human, model, painted = generate(args.images, args.participants, args.models, args.methods, args.size)
@@ -144,7 +175,12 @@ def main() -> None:
     speed = cores_available()
     load = os.getloadavg()[0]
     print(f"machine: load average {load:.1f}; two threads ranked maps {speed:.2f}x as fast as one")
-    print(f"ranking: the {ranking.strategy()!r} sort (see analysis/ranking.py)")
+    in_use = ranking.strategy()
+    compared = [name for name in compared if name != in_use]
+    print(
+        f"ranking: the {in_use!r} sort ({'forced' if args.ranking else 'timed fastest'}; analysis/ranking.py)"
+        + (f"; also timed side by side: {', '.join(compared)}" if compared else "")
+    )
 
     n_check = min(args.check_images, args.images)
     fast = analyse_study(human[:n_check], model[:n_check], settings=settings, workers=args.workers)
@@ -157,16 +193,30 @@ def main() -> None:
 
     n_base = min(args.baseline_images, args.images)
     fast_times, loop_times, parts, loop_parts = [], [], [], []
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        result = analyse_study(human, model, settings=settings, workers=args.workers)
-        rows = result.score_rows()
-        fast_times.append(time.perf_counter() - started)
+    other_times = {name: [] for name in compared}
+    for repeat in range(args.repeats):
+        # the strategies take turns, in a different order each repeat
+        turn = [in_use, *compared]
+        turn = turn[repeat % len(turn) :] + turn[: repeat % len(turn)]
+        results = {}
+        for name in turn:
+            ranking.use_strategy(name)
+            started = time.perf_counter()
+            results[name] = analyse_study(human, model, settings=settings, workers=args.workers)
+            rows = results[name].score_rows()
+            elapsed = time.perf_counter() - started
+            (fast_times if name == in_use else other_times[name]).append(elapsed)
+        ranking.use_strategy(in_use)
+        result = results[in_use]
+        for name in compared:
+            if not same_numbers(result, results[name]):
+                raise SystemExit(f"the {name!r} sort gave other numbers than the {in_use!r} sort")
         parts.append(result.timings)
         loop_parts.append(loop_estimate(human, model, settings, result, n_base, args.permutation_sample))
         loop_times.append(sum(loop_parts[-1].values()))
+        others = "".join(f", fast with {name} {other_times[name][-1]:.1f} s" for name in compared)
         print(
-            f"  run: fast {fast_times[-1]:.1f} s, loop {loop_times[-1]:.0f} s (estimated, see below)",
+            f"  run: fast {fast_times[-1]:.1f} s{others}, loop {loop_times[-1]:.0f} s (estimated, see below)",
             flush=True,
         )
 
@@ -177,6 +227,12 @@ def main() -> None:
     )
     for key in parts[0]:
         print(f"  {key}: {statistics.median(p[key] for p in parts):.1f} s")
+    for name, times in other_times.items():
+        print(
+            f"  side by side, the {name!r} sort: median {statistics.median(times):.1f} s (min "
+            f"{min(times):.1f}, max {max(times):.1f}), same numbers bit for bit; the {in_use!r} sort "
+            f"{statistics.median(t / f for f, t in zip(fast_times, times)):.2f}x as fast (paired median)"
+        )
     low, high = min(loop_times), max(loop_times)
     print(f"loop: median {statistics.median(loop_times):.0f} s (min {low:.0f}, max {high:.0f})")
     for key in loop_parts[0]:
