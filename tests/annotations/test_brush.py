@@ -309,3 +309,99 @@ def test_brush_js_replays_like_render_strokes():
             ((python == 0) & (render_strokes(case["strokes"][:-1], case["width"], case["height"]) > 0)).sum()
         )
     assert erased_to_zero > 0  # some eraser dabs cleared paint to exactly 0
+
+
+# --- the overlay's palette: overlay.js and analysis.render draw a map alike -----------------
+
+NODE_OVERLAY = r"""
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+const dir = process.argv[1];
+let frame = null;
+globalThis.window = { requestAnimationFrame: (callback) => { frame = callback; } };
+const { Overlay } = await import(pathToFileURL(dir + "/overlay.js"));
+const { PaintMap } = await import(pathToFileURL(dir + "/paint_map.js"));
+const input = JSON.parse(readFileSync(0, "utf8"));
+const map = new PaintMap(input.width, input.height, 0.05);
+const bytes = Buffer.from(input.values, "base64");
+map.values.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
+const out = [];
+for (const opacity of input.opacities) {
+  let image = null;
+  const canvas = { getContext: () => ({
+    createImageData: (w, h) => ({ data: new Uint8ClampedArray(w * h * 4) }),
+    putImageData: (data) => { image = data; },
+  }) };
+  const overlay = new Overlay(canvas, map);
+  overlay.setOpacity(opacity);
+  overlay.redrawAll();
+  frame();
+  out.push(Buffer.from(image.data.buffer).toString("base64"));
+}
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def js_literal(source: str, name: str):
+    import json
+    import re
+
+    match = re.search(rf"^export const {name} = (.+);$", source, re.M)
+    assert match, f"overlay.js has no 'export const {name} = ...;' line"
+    return json.loads(match.group(1))
+
+
+def test_overlay_palette_is_pinned_in_analysis_render():
+    from pathlib import Path
+
+    from analysis.render import PAINTER_ALPHA_FLOOR, PAINTER_RAMP
+
+    source = (Path(__file__).resolve().parents[2] / "static/annotations/js/painter/overlay.js").read_text()
+    assert [tuple(stop) for stop in js_literal(source, "RAMP")] == list(PAINTER_RAMP)
+    assert js_literal(source, "ALPHA_FLOOR") == PAINTER_ALPHA_FLOOR
+
+
+def test_overlay_js_draws_what_painter_overlay_rgba_computes():
+    """Every level of the map, at two opacities: overlay.js's canvas pixels (in Node, with a
+    stand-in canvas) equal analysis.render.painter_overlay_rgba's, and any paint the stored
+    map keeps (>= 0.5/65535) is drawn."""
+    import base64
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from analysis.render import painter_overlay_rgba
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node here")
+    values = np.concatenate(
+        [
+            np.arange(256) / 255,
+            (np.arange(256) + 0.5) / 255,  # halfway between two levels
+            [0.0, 0.2 / 65535, 0.5 / 65535, 1 / 65535, 0.0019, 0.00196, 0.00197, 0.999, 1.0],
+            np.random.default_rng(1).uniform(0, 1, 1000),
+        ]
+    ).astype(np.float32)
+    values = np.concatenate([values, np.zeros((-len(values)) % 50, np.float32)]).reshape(-1, 50)
+    painter_dir = Path(__file__).resolve().parents[2] / "static/annotations/js/painter"
+    opacities = [0.7, 0.35]
+    payload = {
+        "width": 50,
+        "height": values.shape[0],
+        "values": base64.b64encode(values.tobytes()).decode(),
+        "opacities": opacities,
+    }
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", NODE_OVERLAY, str(painter_dir)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for opacity, drawn in zip(opacities, json.loads(result.stdout), strict=True):
+        js = np.frombuffer(base64.b64decode(drawn), dtype=np.uint8).reshape(*values.shape, 4)
+        np.testing.assert_array_equal(js, painter_overlay_rgba(values, opacity))
+        assert ((js[..., 3] > 0) == (values.astype(np.float64) >= 0.5 / 65535)).all()

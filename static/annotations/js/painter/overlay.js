@@ -1,8 +1,17 @@
 /* The map drawn in colour over the image: a canvas at the image's resolution, redrawn once
  * per animation frame and only in the box that changed since the last frame. */
 
-// A warm ramp: yellow -> orange -> red -> dark red as the value grows.
-const RAMP = [[0, 255, 224, 64], [0.3, 255, 150, 20], [0.65, 225, 40, 20], [1, 140, 0, 40]];
+import { NONZERO_LEVEL } from "./paint_map.js";
+
+// The palette: magenta -> violet -> deep purple as the value grows, with an opacity that
+// starts at ALPHA_FLOOR x the overlay opacity for the faintest paint and grows with the
+// value's square root. Magenta and violet are rare in photographs: paint stays plain on warm
+// (wood, crema, skin, an orange suit, red), dark, bright, blue (sky) and green images alike,
+// where the former yellow -> red ramp vanished on warm ones (tests/browser/test_visibility.py).
+// analysis/render.py (PAINTER_RAMP, PAINTER_ALPHA_FLOOR) renders the instructions' worked
+// example with the same palette; tests/annotations/test_brush.py checks that they agree.
+export const RAMP = [[0, 255, 0, 220], [0.5, 190, 0, 255], [1, 90, 0, 170]];
+export const ALPHA_FLOOR = 0.3;
 const LUT_SIZE = 256;
 
 export class Overlay {
@@ -41,9 +50,9 @@ export class Overlay {
   /** opacity in [0, 1]; takes effect with the next redraw (redrawAll). */
   setOpacity(opacity) {
     for (let i = 0; i < LUT_SIZE; i++) {
-      // Alpha follows value x opacity, with a square root so that faint paint stays visible.
+      // Any paint shows (from ALPHA_FLOOR), stronger paint more (square root of the value).
       const v = i / (LUT_SIZE - 1);
-      this.lutA[i] = i === 0 ? 0 : Math.max(10, 255 * opacity * Math.sqrt(v));
+      this.lutA[i] = i === 0 ? 0 : 255 * opacity * (ALPHA_FLOOR + (1 - ALPHA_FLOOR) * Math.sqrt(v));
     }
   }
 
@@ -87,7 +96,9 @@ export class Overlay {
       let i = y * W + box.x0;
       let o = i * 4;
       for (let x = box.x0; x <= box.x1; x++, i++, o += 4) {
-        const level = (map[i] * top + 0.5) | 0;
+        const v = map[i];
+        let level = (v * top + 0.5) | 0;
+        if (level === 0 && v >= NONZERO_LEVEL) level = 1; // any paint the map keeps shows
         data[o] = lutR[level];
         data[o + 1] = lutG[level];
         data[o + 2] = lutB[level];
