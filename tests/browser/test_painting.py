@@ -444,3 +444,130 @@ def test_focus_and_visibility_events_are_sent(live_server, transactional_db, stu
     assert all(isinstance(ms, int) for ms in times)
     assert 0 < times[0] <= times[1] <= times[2] <= times[3] <= annotation.time_on_task_ms
     assert not annotation.timed_out
+
+
+def canvas_rgba(page) -> np.ndarray:
+    data = page.evaluate(
+        """() => {
+            const canvas = document.getElementById("painter-canvas");
+            return Array.from(canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data);
+        }"""
+    )
+    return np.array(data, dtype=np.int32).reshape(H, W, 4)
+
+
+def next_frames(page):
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def check_agreement(page, opacity=0.7):
+    """The map is the replay of the strokes in effect, the counter and "has paint" follow the
+    map, and the canvas shows the map in the painter's colours (analysis.render's twin)."""
+    from analysis.render import painter_overlay_rgba
+
+    values = page_map(page)
+    strokes = page.evaluate("window.painter.strokes")
+    np.testing.assert_array_equal(values, render_strokes(strokes, W, H))
+    assert page.evaluate("window.painter.coverage") == covered_share(values)
+    percent = covered_share(values) * 100
+    text = page.locator("#coverage").inner_text()
+    if percent == 0:
+        assert text.startswith("Painted: 0 %")
+    else:
+        assert not text.startswith("Painted: 0 %")
+    has_paint = bool((values.astype(np.float64) >= 0.5 / 65535).any())
+    assert page.locator("#clear").is_disabled() == (not has_paint)
+    next_frames(page)
+    drawn = canvas_rgba(page)
+    expected = painter_overlay_rgba(values, opacity).astype(np.int32)
+    np.testing.assert_array_equal(drawn[..., 3], expected[..., 3])
+    # the canvas keeps premultiplied colours: a faint pixel's colour reads back rounded
+    visible = expected[..., 3] > 0
+    tolerance = np.ceil(255 / np.maximum(expected[..., 3], 1))[..., None]
+    assert (np.abs(drawn[..., :3] - expected[..., :3]) <= tolerance)[visible].all()
+    assert not drawn[~visible].any()
+    return values
+
+
+def test_canvas_map_and_counter_agree_through_brush_eraser_undo_redo(
+    live_server, transactional_db, study, page
+):
+    start(page, live_server)
+    check_agreement(page)
+    mouse_stroke(page, [(20, 40), (140, 40)])
+    mouse_stroke(page, [(20, 70), (140, 80)])
+    check_agreement(page)
+    page.check("#tool-eraser")
+    mouse_stroke(page, [(60, 20), (60, 100)])  # the default strength, 35 %
+    check_agreement(page)
+    page.locator("#brush-strength").fill("100")
+    mouse_stroke(page, [(100, 20), (100, 100)])
+    values = check_agreement(page)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    assert not values[(np.abs(xs - 100) <= 10) & (ys >= 25) & (ys <= 95)].any()  # the core: exactly 0
+    page.click("#undo")
+    wait_for_strokes(page, 3)
+    check_agreement(page)
+    page.keyboard.press("Control+Shift+Z")
+    wait_for_strokes(page, 4)
+    check_agreement(page)
+    page.check("#tool-brush")
+    page.locator("#brush-strength").fill("60")
+    mouse_stroke(page, [(90, 10), (110, 110)])
+    check_agreement(page)
+    page.click("#undo")
+    page.click("#undo")
+    wait_for_strokes(page, 3)
+    check_agreement(page)
+    page.click("#redo")
+    wait_for_strokes(page, 4)
+    check_agreement(page)
+    page.locator("#overlay-opacity").fill("40")
+    check_agreement(page, opacity=0.4)
+    page.locator("#overlay-opacity").fill("70")
+    # the full-strength eraser over everything: nothing left, anywhere, and the page says so
+    page.check("#tool-eraser")
+    page.locator("#brush-strength").fill("100")
+    page.locator("#brush-size").fill("60")
+    rows = [0.5, 20, 40, 60, 80, 100, H - 0.5]  # the cores (d <= 15) overlap
+    before_sweep = page_map(page)
+    count = stroke_count(page)
+    for y in rows:
+        mouse_stroke(page, [(0.5, y), (W - 0.5, y)])
+    values = check_agreement(page)
+    assert not values.any() and before_sweep.any()
+    playwright_sync.expect(page.locator("#coverage")).to_have_text(re.compile(r"^Painted: 0 %"))
+    playwright_sync.expect(page.locator("#submit")).to_be_disabled()
+    for _ in rows:
+        page.keyboard.press("Control+Z")
+    wait_for_strokes(page, count)
+    np.testing.assert_array_equal(check_agreement(page), before_sweep)
+
+
+def test_eraser_passes_in_the_browser(live_server, transactional_db, study, page):
+    """Paint left in the eraser's core (|y - 60| < r/2 = 10, 40 <= x <= 120) after 1 and 3
+    passes at the default strength (35 %) and at 100 %, as the browser computes it."""
+    start(page, live_server)
+    page.locator("#brush-strength").fill("100")
+    for _ in range(4):
+        for y in (45, 60, 75):
+            mouse_stroke(page, [(20, y), (140, y)])
+    painted = page_map(page)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    core = (np.abs(ys - 60) < 10) & (xs >= 40) & (xs <= 120)
+    assert painted[core].min() > 0.8
+    page.check("#tool-eraser")
+    left = {}
+    for strength in (35, 100):
+        page.locator("#brush-strength").fill(str(strength))
+        for passes in (1, 2, 3):
+            mouse_stroke(page, [(0, 60), (W, 60)])
+            if passes in (1, 3):
+                left[(strength, passes)] = float(page_map(page)[core].sum() / painted[core].sum())
+        for _ in range(3):
+            page.click("#undo")
+        wait_for_strokes(page, 12)
+        np.testing.assert_array_equal(page_map(page), painted)
+    print("paint left in the core:", {key: f"{value:.1%}" for key, value in left.items()})
+    assert left[(100, 1)] == 0 and left[(100, 3)] == 0
+    assert 0.05 < left[(35, 1)] < 0.35 and left[(35, 3)] < 0.02
