@@ -174,3 +174,28 @@ def test_nonnegative_spearman_is_scipys_spearman_with_the_zeros_put_back():
     np.testing.assert_array_equal(got, ranking._nonnegative_spearman_numpy(first, second, extra))
     with pytest.raises(ValueError, match="one shape"):
         ranking.nonnegative_spearman(first, second[:, 1:])
+
+
+def test_nonnegative_spearman_counts_few_values_and_sorts_many():
+    """Rows with few distinct values are ranked through a table of their values, rows with
+    more than the table holds (here 20 000 distinct floats) are sorted, and a call switches
+    to sorting for good once a row overflows; the numbers are the same either way."""
+    rng = np.random.default_rng(8)
+    n = 20_000
+    few = (np.round(rng.random((6, n)) * 300) / 300).astype(np.float32)  # about 300 values
+    many = rng.random((6, n), dtype=np.float32)
+    for first, second in (
+        (few, few[::-1] + np.float32(0.1)),
+        (many, many[::-1]),
+        (few, many),  # the first row of the pair counted, the second sorted
+        (np.concatenate([few[:3], many[:3]]), np.concatenate([few[3:], many[3:]])),
+        (np.concatenate([many[:2], few[:4]]), np.concatenate([few[2:], many[:2]])),
+    ):
+        got = ranking.nonnegative_spearman(first, second, 123)
+        np.testing.assert_array_equal(got, ranking._nonnegative_spearman_numpy(first, second, 123))
+        zeros = np.zeros(123, dtype=np.float32)
+        expected = [
+            stats.spearmanr(np.concatenate([a, zeros]), np.concatenate([b, zeros])).statistic
+            for a, b in zip(first, second)
+        ]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
