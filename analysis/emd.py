@@ -34,6 +34,11 @@ try:
     import ot
 except ImportError:  # pragma: no cover - exercised only where POT is missing
     ot = None
+try:  # the network simplex under ot.emd2, without its backend and gradient wrapping
+    from ot.lp.emd_wrap import check_result as _check_result
+    from ot.lp.emd_wrap import emd_c as _emd_c
+except ImportError:  # pragma: no cover - another POT layout: ot.emd2 is used
+    _emd_c = None
 
 
 def default_grid(shape: tuple[int, int]) -> tuple[int, int]:
@@ -84,11 +89,36 @@ def ground_distance(grid: tuple[int, int]) -> np.ndarray:
     return distance
 
 
+_MAX_ITERATIONS = 10_000_000
+
+
 def transport_cost(p: np.ndarray, q: np.ndarray, distance: np.ndarray) -> float:
     """Exact minimum cost of moving distribution p onto q (equal total mass)."""
-    if ot is not None:
-        return float(ot.emd2(p, q, distance, numItermax=10_000_000, check_marginals=False))
+    if _emd_c is not None:
+        return _network_simplex_cost(p, q, distance)
+    if ot is not None:  # pragma: no cover - another POT layout
+        return float(ot.emd2(p, q, distance, numItermax=_MAX_ITERATIONS, check_marginals=False))
     return _transport_cost_linprog(p, q, distance)
+
+
+def _network_simplex_cost(p: np.ndarray, q: np.ndarray, distance: np.ndarray) -> float:
+    """``ot.emd2(p, q, distance, numItermax=_MAX_ITERATIONS, check_marginals=False)`` for
+    numpy inputs, the same steps and the same solver call (q rescaled to p's mass, empty bins
+    left out), without the array-backend detection and gradient bookkeeping around it, which
+    cost twice the solver on a 7x7 grid (0.8 vs 0.4 ms per pair). Equal to ot.emd2 bit for bit
+    (tests/analysis/test_metric_definitions.py)."""
+    a = np.asarray(p, dtype=np.float64)
+    b = np.asarray(q, dtype=np.float64)
+    cost_matrix = np.asarray(distance, dtype=np.float64, order="C")
+    b = b * a.sum(0) / b.sum(0, keepdims=True)
+    rows, cols = a != 0, b != 0
+    if not (rows.all() and cols.all()):
+        rows, cols = np.flatnonzero(rows), np.flatnonzero(cols)
+        a, b = a[rows], b[cols]
+        cost_matrix = np.asarray(cost_matrix[np.ix_(rows, cols)], dtype=np.float64, order="C")
+    _, cost, _, _, result_code = _emd_c(a, b, cost_matrix, _MAX_ITERATIONS, 1, None, None)
+    _check_result(result_code)
+    return float(cost)
 
 
 def _transport_cost_linprog(p: np.ndarray, q: np.ndarray, distance: np.ndarray) -> float:
