@@ -14,16 +14,24 @@ from study.models import Participant
 
 @require_http_methods(["GET"])
 def worked_example(request: HttpRequest) -> HttpResponse:
-    """The instructions' picture: a sample image with an example of a painted map."""
+    """The instructions' picture: an image no study shows, painted as a participant would,
+    drawn in the painter's own colours (analysis.render.painter_overlay_png, overlay.js's
+    twin) at the painter's default overlay opacity."""
     from PIL import Image as PILImage
 
-    from analysis.render import overlay_png
+    from analysis.render import painter_overlay_png
     from annotations.brush import render_strokes
-    from catalogue.demo_data import WORKED_EXAMPLE_STROKES, demo_image_path
+    from catalogue.demo_data import (
+        WORKED_EXAMPLE_CROP,
+        WORKED_EXAMPLE_IMAGE,
+        WORKED_EXAMPLE_STROKES,
+        demo_image_path,
+    )
 
-    picture = PILImage.open(demo_image_path("skimage:chelsea.png"))
+    with PILImage.open(demo_image_path(WORKED_EXAMPLE_IMAGE)) as original:
+        picture = original.convert("RGB").crop(WORKED_EXAMPLE_CROP)
     painted = render_strokes(WORKED_EXAMPLE_STROKES, picture.width, picture.height)
-    response = HttpResponse(overlay_png(picture, painted, width=451, alpha=0.8), content_type="image/png")
+    response = HttpResponse(painter_overlay_png(picture, painted, width=451), content_type="image/png")
     response["Cache-Control"] = "public, max-age=86400"
     return response
 

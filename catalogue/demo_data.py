@@ -51,22 +51,22 @@ def attention_image_png() -> bytes:
     return png_bytes(picture)
 
 
-# The instructions' worked example: soft strokes over chelsea's face, in image pixels.
+# The instructions' worked example: an image that no study shows (the cameraman, not among
+# DEMO_IMAGES: an example on a study image would prime the answer), cropped to the figure's
+# 3:2 frame (left, top, right, bottom), painted for "camera" with these strokes (in the
+# cropped image's pixels): the camera strongly, the hands holding it lightly, nothing else.
+WORKED_EXAMPLE_IMAGE = "skimage:camera.png"
+WORKED_EXAMPLE_CROP = (0, 50, 512, 391)
+WORKED_EXAMPLE_CLASS = "camera"
 WORKED_EXAMPLE_STROKES = [
     {
         "tool": "brush",
-        "size": 70,
-        "strength": 0.6,
-        "points": [
-            [120, 60, 1],
-            [180, 90, 1],
-            [240, 80, 1],
-            [300, 70, 1],
-            [280, 140, 1],
-            [200, 160, 1],
-            [140, 150, 1],
-        ],
+        "size": 36,
+        "strength": 1.0,
+        "points": [[262, 98, 1], [318, 96, 1], [318, 118, 1], [264, 116, 1], [262, 98, 1]],
     },
-    {"tool": "brush", "size": 50, "strength": 0.8, "points": [[150, 110, 1], [200, 120, 1], [260, 110, 1]]},
-    {"tool": "brush", "size": 40, "strength": 0.5, "points": [[200, 200, 1], [230, 240, 1]]},
+    {"tool": "brush", "size": 36, "strength": 1.0, "points": [[266, 106, 1], [314, 106, 1]]},
+    {"tool": "brush", "size": 36, "strength": 1.0, "points": [[266, 106, 1], [314, 106, 1]]},
+    {"tool": "brush", "size": 30, "strength": 0.35, "points": [[205, 160, 1], [235, 150, 1]]},
+    {"tool": "brush", "size": 30, "strength": 0.35, "points": [[312, 135, 1], [322, 160, 1]]},
 ]
