@@ -145,9 +145,7 @@ class PreparedMaps:
         want_ranks = bool(needed & {"spearman", "auc_judd"})
         self.ranks = np.empty_like(s) if want_ranks else None
         for row in range(m):
-            ranks, self.sorted[row] = rank_and_sort(s32[row])
-            if want_ranks:
-                self.ranks[row] = ranks
+            _, self.sorted[row] = rank_and_sort(s32[row], out=self.ranks[row] if want_ranks else None)
         self.low, self.high = low, high = self.sorted[:, 0].copy(), self.sorted[:, -1].copy()
         self.constant = constant = low == high
         spread = np.where(constant, 1.0, high - low)[:, None]
@@ -164,9 +162,11 @@ class PreparedMaps:
         if "nss" in needed:
             self.std = np.sqrt(self.centred_sq / (n - 1))
         if "sim" in needed:  # metrics._minmax_then_sum, row by row
-            scaled = (s - low[:, None]) / spread
+            scaled = s - low[:, None]
+            scaled /= spread  # in place: each 8 MB temporary costs more than the arithmetic
             with np.errstate(invalid="ignore"):
-                self.sim = scaled / scaled.sum(axis=1, keepdims=True)
+                scaled /= scaled.sum(axis=1, keepdims=True)
+            self.sim = scaled
             self.sim[constant] = np.nan
             self.sim[constant & (low == 0)] = 0.0
         if "kld" in needed:

@@ -389,12 +389,13 @@ _NONE_INTP = np.empty(0, dtype=np.intp)
 
 
 def _compiled_rank(
-    bits: np.ndarray, kind: int, extra_zeros: int = 0, *, ranks=True, sorted_=True, order=True
+    bits: np.ndarray, kind: int, extra_zeros: int = 0, *, ranks=True, sorted_=True, order=True, out=None
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """(ranks float64, sorted keys or float32 values, order intp) of 1-D uint32 ``bits``
-    (see :func:`_key`) with the compiled kernel, each None unless asked for; all fresh."""
+    (see :func:`_key`) with the compiled kernel, each None unless asked for; all fresh but
+    the ranks when ``out`` (a contiguous float64 array of n) is given for them."""
     n = bits.size
-    out_ranks = np.empty(n, np.float64) if ranks else _NONE_F64
+    out_ranks = (np.empty(n, np.float64) if out is None else out) if ranks else _NONE_F64
     out_sorted = np.empty(n, np.uint32) if sorted_ else _NONE_U32
     out_order = np.empty(n, np.intp) if order else _NONE_INTP
     _compiled_kernel()(bits, kind, extra_zeros, out_ranks, out_sorted, out_order, *_scratch_words2(n))
@@ -475,13 +476,19 @@ def _ranks_in_sorted_order(sorted_keys: np.ndarray, before: int) -> np.ndarray:
     return np.repeat((edges[:-1] + edges[1:] + 1) * 0.5 + before, np.diff(edges))
 
 
-def _rank(values: np.ndarray, name: str, *, order: bool = True, sorted_: bool = True):
-    """(average ranks, 1-based, float64; the sorting order or None; the values sorted
-    ascending, float32, or None) of the flattened values at float32 precision, with the
-    named strategy."""
+def _rank(values: np.ndarray, name: str, *, order: bool = True, sorted_: bool = True, out=None):
+    """(average ranks, 1-based, float64, in ``out`` if given; the sorting order or None;
+    the values sorted ascending, float32, or None) of the flattened values at float32
+    precision, with the named strategy."""
+    if out is not None and (out.dtype != np.float64 or out.shape != (np.size(values),)):
+        raise ValueError(f"out must be a float64 array of {np.size(values)} values")
     if name == "compiled":
         bits = _float32_bits(values)
-        ranks, sorted32, ordering = _compiled_rank(bits, _FLOATS, order=order, sorted_=sorted_)
+        if out is not None and not out.flags.c_contiguous:
+            ranks, sorted32, ordering = _rank(values, name, order=order, sorted_=sorted_)
+            out[...] = ranks
+            return out, ordering, sorted32
+        ranks, sorted32, ordering = _compiled_rank(bits, _FLOATS, order=order, sorted_=sorted_, out=out)
         return ranks, ordering, sorted32
     keys = float32_keys(values).ravel()
     n = keys.size
@@ -502,6 +509,9 @@ def _rank(values: np.ndarray, name: str, *, order: bool = True, sorted_: bool = 
         ordering, sorted_keys = _sort_keys(keys, name)
         tail, rest_sorted = ordering, sorted_keys
     ranks[tail] = _ranks_in_sorted_order(rest_sorted, n_min)
+    if out is not None:
+        out[...] = ranks
+        ranks = out
     return ranks, ordering, keys_to_float32(sorted_keys)
 
 
@@ -518,9 +528,11 @@ def rank_order_and_sort(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return _rank(values, strategy())
 
 
-def rank_and_sort(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(average ranks, 1-based, float64; the values sorted ascending, float32) of a 1-D array."""
-    ranks, _, sorted32 = _rank(values, strategy(), order=False)
+def rank_and_sort(values: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(average ranks, 1-based, float64; the values sorted ascending, float32) of a 1-D array.
+    ``out``: a float64 array of the values' size to write the ranks into (and return), e.g.
+    a row of a preallocated table, which saves a copy per map."""
+    ranks, _, sorted32 = _rank(values, strategy(), order=False, out=out)
     return ranks, sorted32
 
 

@@ -199,3 +199,18 @@ def test_nonnegative_spearman_counts_few_values_and_sorts_many():
             for a, b in zip(first, second)
         ]
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_rank_and_sort_writes_the_ranks_into_out():
+    values = np.random.default_rng(9).random(1000, dtype=np.float32)
+    table = np.zeros((3, 1000))
+    ranks, sorted32 = ranking.rank_and_sort(values, out=table[1])
+    assert ranks is table[1] or np.shares_memory(ranks, table[1])
+    np.testing.assert_array_equal(table[1], stats.rankdata(values))
+    np.testing.assert_array_equal(sorted32, np.sort(values))
+    assert not table[0].any() and not table[2].any()
+    column = np.zeros((1000, 2))
+    ranking.rank_and_sort(values, out=column[:, 0])  # not contiguous
+    np.testing.assert_array_equal(column[:, 0], stats.rankdata(values))
+    with pytest.raises(ValueError, match="float64 array of 1000"):
+        ranking.rank_and_sort(values, out=np.zeros(1000, dtype=np.float32))
