@@ -209,6 +209,13 @@ class PrivatePostgres:
     def restart(self) -> None:
         self._pg_ctl("restart", "-m", "fast")
 
+    def stop_server(self) -> None:
+        """Stop it, keeping its data (start_server brings it back)."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def start_server(self) -> None:
+        self._pg_ctl("start")
+
     def stop(self) -> None:
         subprocess.run(
             ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.data)]
