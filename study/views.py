@@ -109,6 +109,13 @@ def study_consent(request: HttpRequest, slug: str) -> HttpResponse:
             # database goes away before the answer is sent, the retry still finds them.
             request.session.save()
     except services.AlreadyTookPart:
+        # A consent sent twice at once (a double click) waits for the first one's lock, then
+        # finds its participant: this browser's, if the session now says so.
+        code = request.session.__class__(request.session.session_key).get(SESSION_KEY, {}).get(slug)
+        taken = services.participant_for_recruiter(study=study, recruiter_ids=recruiter_ids)
+        if code and taken is not None and taken.code == code:
+            _remember(request, taken)
+            return redirect("participant_home", code=code)
         return _already_took_part(request, study)
     return redirect("participant_home", code=participant.code)
 

@@ -122,3 +122,25 @@ def test_declining_leaves_no_session_behind(client, study):
     client.post("/s/test-study/consent", {"decision": "decline"})
     assert not client.session.get("participant_codes")
     assert Participant.objects.count() == 0
+
+
+def test_a_consent_sent_twice_at_once_leads_both_answers_to_the_same_participant(client, study, monkeypatch):
+    """A double click: the second POST read the session before the first one committed (the
+    study's row lock keeps them apart), so it finds the recruiter id taken. It must resume the
+    participant this browser's session now holds, not answer 409."""
+    from study import views
+
+    first = _consent(client, "PROLIFIC_PID=p1")
+    monkeypatch.setattr(views, "_remembered", lambda *args: None)  # the stale read
+    second = client.post("/s/test-study/consent", {"decision": "accept", "recruiter_ids": "PROLIFIC_PID=p1"})
+    assert second.status_code == 302 and second.url == first.url
+    assert Participant.objects.count() == 1
+    # another browser with the same id alone still gets the 409 page
+    other = Client()
+    other.get("/s/test-study/")
+    assert (
+        other.post(
+            "/s/test-study/consent", {"decision": "accept", "recruiter_ids": "PROLIFIC_PID=p1"}
+        ).status_code
+        == 409
+    )
