@@ -159,6 +159,9 @@ PARTICIPANT_COLUMNS = [
     "canvas_height",
     "device_pixel_ratio",
     "attention_passed",
+    "flags",  # this map's data-quality flag codes, ";"-separated (annotations.services.FLAG_CODES)
+    "flag_reasons",  # "code: detail" for each, "; "-separated
+    "participant_flags",  # the codes found on any of the participant's maps
     "analysed",
     "analysis_params",
     "code_version",
@@ -197,6 +200,9 @@ def write_participant_csv(*, study: Study, out: TextIO) -> int:
                 **{column: spreadsheet_safe(row[column]) for column in PARTICIPANT_TYPED_COLUMNS},
                 "exclusion_reason": spreadsheet_safe(row["exclusion_reason"]),
                 "coverage": None if row["coverage"] is None else f"{row['coverage']:.6g}",
+                "flags": ";".join(item["code"] for item in row["flags"]),
+                "flag_reasons": "; ".join(f"{item['code']}: {item['detail']}" for item in row["flags"]),
+                "participant_flags": ";".join(row["participant_flags"]),
                 "analysis_params": analysis_params,
                 "code_version": version,
             }

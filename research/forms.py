@@ -26,6 +26,11 @@ class AnalysisFilterForm(forms.Form):
     min_annotations = forms.IntegerField(
         required=False, min_value=0, label="Only images with at least this many analysed maps"
     )
+    include_flagged_maps = forms.BooleanField(
+        required=False,
+        widget=FlagCheckbox,
+        label="Include maps the server flagged (blank, too fast, strokes that do not match the map)",
+    )
     hierarchical = forms.BooleanField(
         required=False,
         widget=FlagCheckbox,
@@ -39,4 +44,5 @@ class AnalysisFilterForm(forms.Form):
         return AnalysisFilters(
             exclude_flagged=self.cleaned_data["exclude_flagged"],
             min_annotations=self.cleaned_data["min_annotations"] or 0,
+            include_flagged_maps=self.cleaned_data["include_flagged_maps"],
         )

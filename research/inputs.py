@@ -51,6 +51,9 @@ class AnalysisFilters:
 
     exclude_flagged: bool = False  # leave out participants who failed an attention check
     min_annotations: int = 0  # only images with at least this many analysed maps
+    # Maps the server flagged at submission (Annotation.flags: blank, too fast, strokes that
+    # do not paint the map, an impossible timeout) are left out unless this is set.
+    include_flagged_maps: bool = False
 
     def as_params(self) -> dict:
         return asdict(self)
@@ -63,6 +66,8 @@ class AnalysisFilters:
             params["exclude_flagged"] = "1"
         if self.min_annotations:
             params["min_annotations"] = str(self.min_annotations)
+        if self.include_flagged_maps:
+            params["include_flagged_maps"] = "1"
         return urlencode(params)
 
 
@@ -76,8 +81,9 @@ def analysis_params(filters: AnalysisFilters = NO_FILTERS) -> dict:
 
 def analysed_annotations(*, study: Study, filters: AnalysisFilters = NO_FILTERS):
     """Main-trial annotations of participants neither screened out nor excluded by a
-    researcher (practice and attention checks are never analysed), and not flagged when the
-    filters say so."""
+    researcher (practice and attention checks are never analysed), without data-quality flags
+    unless ``filters.include_flagged_maps``, and of participants not flagged when
+    ``filters.exclude_flagged``."""
     annotations = Annotation.objects.filter(
         trial__participant__study=study,
         trial__status=Trial.Status.DONE,
@@ -85,6 +91,8 @@ def analysed_annotations(*, study: Study, filters: AnalysisFilters = NO_FILTERS)
         trial__participant__screened_out=False,
         trial__participant__excluded=False,
     )
+    if not filters.include_flagged_maps:
+        annotations = annotations.filter(flags=[])
     if filters.exclude_flagged:
         annotations = annotations.filter(trial__participant__flagged=False)
     return annotations

@@ -5,8 +5,11 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import numpy as np
+from django.db.models import Q
 
 from analysis import summaries
+from annotations.models import Annotation
+from annotations.services import FLAG_CODES
 from catalogue.models import Image
 from explain.models import ComputeJob, Prediction
 from explain.selectors import compute_job_progress
@@ -156,6 +159,9 @@ def study_progress(*, study: Study) -> dict:
         "participants": study.participants.count(),
         "finished_participants": study.participants.filter(finished_at__isnull=False).count(),
         "annotations": analysed_annotations(study=study).count(),
+        "flagged_maps": analysed_annotations(study=study, filters=AnalysisFilters(include_flagged_maps=True))
+        .exclude(flags=[])
+        .count(),
         "flagged": study.participants.filter(flagged=True).count(),
         "job": job,
         "maps": len(study_saliency_maps(study=study, with_arrays=False)),
@@ -223,11 +229,32 @@ def _iso(moment) -> str | None:
     return moment.isoformat() if moment else None
 
 
+def flag_codes_in_order(codes) -> list[str]:
+    """The distinct flag codes, in ``FLAG_CODES`` order."""
+    present = set(codes)
+    return [code for code in FLAG_CODES if code in present]
+
+
+def participant_flag_codes(*, study: Study) -> dict[int, list[str]]:
+    """Participant id -> the distinct flag codes of all their maps (attention checks
+    included), for the participants who have any."""
+    codes: dict[int, list[str]] = defaultdict(list)
+    for participant_id, flags in (
+        Annotation.objects.filter(trial__participant__study=study)
+        .exclude(flags=[])
+        .values_list("trial__participant_id", "flags")
+    ):
+        codes[participant_id].extend(item["code"] for item in flags)
+    return {participant_id: flag_codes_in_order(found) for participant_id, found in codes.items()}
+
+
 def participant_trial_rows(*, study: Study) -> list[dict]:
     """One row per participant x image (every assigned trial, done or not), with recruiter
-    ids (researchers pay and approve by them), timing, focus, coverage, attention outcome and
-    whether the map enters the analysis."""
+    ids (researchers pay and approve by them), timing, focus, coverage, attention outcome,
+    the map's data-quality flags (and all of the participant's), and whether the map enters
+    the analysis (with the default filters: flagged maps do not)."""
     analysed = set(analysed_annotations(study=study).values_list("trial_id", flat=True))
+    participant_flags = participant_flag_codes(study=study)
     trials = (
         Trial.objects.filter(participant__study=study)
         .select_related("participant", "image", "annotation")
@@ -276,6 +303,8 @@ def participant_trial_rows(*, study: Study) -> list[dict]:
                 "canvas_height": annotation.canvas_height if annotation else None,
                 "device_pixel_ratio": annotation.device_pixel_ratio if annotation else None,
                 "attention_passed": trial.attention_passed,
+                "flags": annotation.flags if annotation else [],
+                "participant_flags": participant_flags.get(participant.pk, []),
                 "analysed": trial.pk in analysed,
             }
         )
@@ -283,10 +312,12 @@ def participant_trial_rows(*, study: Study) -> list[dict]:
 
 
 REVIEW_FILTERS = {
-    "all": {},
-    "flagged": {"flagged": True},
-    "excluded": {"excluded": True},
-    "bots": {"is_bot": True},
+    "all": Q(),
+    "flagged": Q(flagged=True),
+    # participants with at least one map the server flagged at submission
+    "flagged_maps": Q(pk__in=Annotation.objects.exclude(flags=[]).values("trial__participant_id")),
+    "excluded": Q(excluded=True),
+    "bots": Q(is_bot=True),
 }
 
 
@@ -295,7 +326,7 @@ def review_participants(*, study: Study, show: str = "all"):
     REVIEW_FILTERS."""
     if show not in REVIEW_FILTERS:
         raise ValueError(f"unknown filter {show!r}; one of {', '.join(REVIEW_FILTERS)}")
-    return study.participants.filter(**REVIEW_FILTERS[show]).order_by("consented_at", "pk")
+    return study.participants.filter(REVIEW_FILTERS[show]).order_by("consented_at", "pk")
 
 
 def review_counts(*, study: Study) -> dict[str, int]:
@@ -303,8 +334,9 @@ def review_counts(*, study: Study) -> dict[str, int]:
 
 
 def participant_cards(participants) -> list[dict]:
-    """Per participant: status, timings, attention-check outcomes and their painted maps
-    (annotation ids for the pictures, in trial order)."""
+    """Per participant: status, timings, attention-check outcomes, their painted maps
+    (annotation ids for the pictures, in trial order, each with its data-quality flags) and
+    how many maps carry each flag."""
     participants = list(participants)
     trials = defaultdict(list)
     for trial in (
@@ -324,6 +356,7 @@ def participant_cards(participants) -> list[dict]:
         else:
             status = "in progress"
         painted = [trial for trial in own if hasattr(trial, "annotation")]
+        map_flags = [item for trial in painted for item in trial.annotation.flags]
         times = [t.annotation.time_on_task_ms for t in painted if t.annotation.time_on_task_ms is not None]
         cards.append(
             {
@@ -343,6 +376,11 @@ def participant_cards(participants) -> list[dict]:
                 "maps": [
                     {"trial": trial, "annotation": trial.annotation, "image": trial.image}
                     for trial in painted
+                ],
+                # per flag code: how many of the participant's maps carry it
+                "flag_counts": [
+                    (code, sum(item["code"] == code for item in map_flags))
+                    for code in flag_codes_in_order(item["code"] for item in map_flags)
                 ],
             }
         )

@@ -54,6 +54,7 @@ class StudySerializer(serializers.ModelSerializer):
             "attention_min_inside",
             "time_limit_s",
             "min_coverage",
+            "min_seconds_per_map",
             "target_annotations_per_image",
             "created_at",
         ]
@@ -156,6 +157,14 @@ class ImageStatsSerializer(ProvenanceSerializer):
     rows = ImageStatsRowSerializer(many=True)
 
 
+class FlagSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="blank, too_fast, strokes_mismatch, strokes_unverified, impossible_timeout or "
+        "failed_attention_check"
+    )
+    detail = serializers.CharField(help_text="Why, in words, with the numbers measured.")
+
+
 class ParticipantTrialRowSerializer(serializers.Serializer):
     participant_code = serializers.CharField()
     prolific_pid = serializers.CharField()
@@ -190,7 +199,13 @@ class ParticipantTrialRowSerializer(serializers.Serializer):
     canvas_height = serializers.IntegerField(allow_null=True)
     device_pixel_ratio = FiniteFloatField()
     attention_passed = serializers.BooleanField(allow_null=True)
-    analysed = serializers.BooleanField()
+    flags = FlagSerializer(many=True, help_text="This map's data-quality flags (empty: none, or no map).")
+    participant_flags = serializers.ListField(
+        child=serializers.CharField(), help_text="The flag codes found on any of the participant's maps."
+    )
+    analysed = serializers.BooleanField(
+        help_text="Whether the map enters the human mean with the default filters (flagged maps do not)."
+    )
 
 
 class ParticipantTrialsSerializer(ProvenanceSerializer):

@@ -36,8 +36,14 @@ FILTER_PARAMETERS = [
     ),
     OpenApiParameter(
         "min_annotations",
-        int,
+        {"type": "integer", "minimum": 0},  # a negative count is a 400, as the schema now says
         description="Only images with at least this many analysed maps (0 = all).",
+    ),
+    OpenApiParameter(
+        "include_flagged_maps",
+        bool,
+        description="Include maps the server flagged at submission (blank, too fast, strokes that do "
+        "not match the map, an impossible timeout); left out by default (1/true).",
     ),
 ]
 

@@ -28,13 +28,21 @@ def add_filter_arguments(parser) -> None:
         default=0,
         help="only images with at least this many analysed human maps (default 0: all)",
     )
+    parser.add_argument(
+        "--include-flagged-maps",
+        action="store_true",
+        help="include maps the server flagged at submission (blank, too fast, strokes that do not "
+        "match the map, an impossible timeout); left out by default",
+    )
 
 
 def filters_from_options(options: dict) -> AnalysisFilters:
     if options["min_annotations"] < 0:
         raise CommandError("--min-annotations must be 0 or more")
     return AnalysisFilters(
-        exclude_flagged=options["exclude_flagged"], min_annotations=options["min_annotations"]
+        exclude_flagged=options["exclude_flagged"],
+        min_annotations=options["min_annotations"],
+        include_flagged_maps=options.get("include_flagged_maps", False),
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from PIL import Image as PILImage
 
+from annotations.models import Annotation
 from catalogue.services import image_create, image_set_target_box
 from explain.models import Prediction, SaliencyMap
 from explain.saliency.registry import method_params, params_hash
@@ -63,7 +64,17 @@ class PaintedStudy:
 
 
 def _submit(client: Client, participant: Participant, image_name: str, values: np.ndarray, **fields):
+    """Submit ``values`` for the participant's trial of ``image_name``, through the endpoint.
+
+    The server takes trials only in the order it assigned them, so the trial is first moved
+    to the participant's current position. The maps here are exact hand-made numbers, not
+    brush strokes, sent at once: the server flags them (strokes_mismatch, too_fast, maybe
+    impossible_timeout), and flagged maps are left out of the analysis. These fixtures check
+    the exports' arithmetic on known maps, so those flags are cleared again (an attention
+    check's failure stays); tests/annotations/test_flags.py and
+    tests/research/test_flagged_maps.py check the flags themselves."""
     trial = participant.trials.get(image__name=image_name)
+    _make_current(participant, trial)
     response = client.post(
         f"/p/{participant.code}/trials/{trial.pk}/annotation",
         {
@@ -74,6 +85,19 @@ def _submit(client: Client, participant: Participant, image_name: str, values: n
         },
     )
     assert response.status_code == 200, response.content
+    annotation = Annotation.objects.get(trial=trial)
+    annotation.flags = [item for item in annotation.flags if item["code"] == "failed_attention_check"]
+    annotation.save(update_fields=["flags"])
+
+
+def _make_current(participant: Participant, trial: Trial) -> None:
+    """Swap ``trial`` with the participant's current (first pending) trial."""
+    current = participant.trials.filter(status=Trial.Status.PENDING).order_by("position").first()
+    if current is None or current.pk == trial.pk:
+        return
+    Trial.objects.filter(pk=trial.pk).update(position=0)
+    Trial.objects.filter(pk=current.pk).update(position=trial.position)
+    Trial.objects.filter(pk=trial.pk).update(position=current.position)
 
 
 def _upload(content: bytes):

@@ -106,7 +106,7 @@ def test_agreement_rows_carry_provenance(api, painted_study):
     assert body["study"] == "test-study" and body["code_version"]
     assert body["analysis_params"] == {
         **ANALYSIS_PARAMS,
-        "filters": {"exclude_flagged": False, "min_annotations": 0},
+        "filters": {"exclude_flagged": False, "min_annotations": 0, "include_flagged_maps": False},
     }
     assert body["count"] == len(body["rows"]) == 2 * 2 * len(METRICS)
     row = body["rows"][0]
@@ -201,7 +201,11 @@ def test_the_results_page_filters_work_in_the_api(api, painted_study):
 
     Participant.objects.filter(code=painted_study.codes["B"]).update(flagged=True)
     body = api("/api/studies/test-study/agreement/?exclude_flagged=1").json()
-    assert body["analysis_params"]["filters"] == {"exclude_flagged": True, "min_annotations": 0}
+    assert body["analysis_params"]["filters"] == {
+        "exclude_flagged": True,
+        "min_annotations": 0,
+        "include_flagged_maps": False,
+    }
     assert {row["n_participants"] for row in body["rows"]} == {1}  # A alone
     images = {
         image["name"]: image for image in api("/api/studies/test-study/images/?exclude_flagged=1").json()

@@ -20,7 +20,7 @@ PARTICIPANT_COLUMNS = (
     "mturk_assignment_id,mturk_hit_id,is_bot,consented_at,finished_at,flagged,screened_out,excluded,"
     "exclusion_reason,position,image,image_sha256,trial_kind,status,shown_at,completed_at,time_on_task_ms,timed_out,focus_count,"
     "blur_count,hidden_count,hidden_ms,coverage,canvas_width,canvas_height,device_pixel_ratio,"
-    "attention_passed,analysed,analysis_params,code_version"
+    "attention_passed,flags,flag_reasons,participant_flags,analysed,analysis_params,code_version"
 ).split(",")
 MODEL = "efficientnet-lite0"
 
@@ -163,7 +163,11 @@ def test_the_study_zip_holds_human_means_model_maps_tables_and_manifest(client, 
         "images.csv": {"rows": 5},  # img0 and img1 x two methods, img2 without model maps
         "participants.csv": {"rows": 15},
     }
-    assert manifest["filters"] == {"exclude_flagged": False, "min_annotations": 0}
+    assert manifest["filters"] == {
+        "exclude_flagged": False,
+        "min_annotations": 0,
+        "include_flagged_maps": False,
+    }
     _, participants = _csv(archive.read("participants.csv"))
     assert len(participants) == 15
 

@@ -69,11 +69,12 @@ def test_leaving_out_flagged_participants_drops_their_maps(staff_client, painted
     # the filters used are recorded beside the analysis parameters
     assert json.loads(unflagged[0]["analysis_params"]) == {
         **ANALYSIS_PARAMS,
-        "filters": {"exclude_flagged": True, "min_annotations": 0},
+        "filters": {"exclude_flagged": True, "min_annotations": 0, "include_flagged_maps": False},
     }
     assert json.loads(everyone[0]["analysis_params"])["filters"] == {
         "exclude_flagged": False,
         "min_annotations": 0,
+        "include_flagged_maps": False,
     }
     # "0" means unchecked, not "some text, so yes"
     _, zero = _csv(staff_client.get("/research/test-study/agreement.csv?exclude_flagged=0").content)
@@ -175,7 +176,11 @@ def test_the_images_csv_has_ceilings_and_normalised_spearman_per_image(staff_cli
         "",
     )
     assert img2["ceiling_split_half"]
-    assert json.loads(img2["analysis_params"])["filters"] == {"exclude_flagged": False, "min_annotations": 0}
+    assert json.loads(img2["analysis_params"])["filters"] == {
+        "exclude_flagged": False,
+        "min_annotations": 0,
+        "include_flagged_maps": False,
+    }
     assert img2["code_version"]
 
 

@@ -86,6 +86,7 @@ def test_the_filters_choose_the_cards(staff_client, painted_study):
     assert selectors.review_counts(study=painted_study.study) == {
         "all": 3,
         "flagged": 1,
+        "flagged_maps": 1,  # C's failed attention check
         "excluded": 0,
         "bots": 0,
     }

@@ -80,6 +80,7 @@ def test_the_study_form_refuses_unknown_methods_and_parameters(admin_client_logg
         "attention_policy": "flag",
         "time_limit_s": 0,
         "min_coverage": 0.005,
+        "min_seconds_per_map": 3,
     }
     response = admin_client_logged_in.post(f"/admin/study/study/{study.pk}/change/", form)
     assert response.status_code == 200 and "unknown method &#x27;lime&#x27;" in response.content.decode()

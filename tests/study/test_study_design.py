@@ -13,10 +13,12 @@ from PIL import Image as PILImage
 from annotations.models import Annotation
 from catalogue.models import Image
 from catalogue.services import image_create, image_set_target_box
-from research.inputs import human_maps
+from research.inputs import AnalysisFilters, human_maps
 from study.models import Participant, Study, Trial
 from study.services import participant_start
 from tests.conftest import gradient_image
+
+INCLUDE_FLAGGED = AnalysisFilters(include_flagged_maps=True)
 
 
 def _png16(values: np.ndarray) -> bytes:
@@ -119,9 +121,21 @@ def _trial(participant, kind):
     return participant.trials.get(kind=kind)
 
 
+def _current(participant, kind):
+    """The participant's trial of ``kind``, moved to their current position (the server takes
+    trials only in the order it assigned them)."""
+    trial = _trial(participant, kind)
+    current = participant.trials.filter(status=Trial.Status.PENDING).order_by("position").first()
+    if current.pk != trial.pk:
+        Trial.objects.filter(pk=trial.pk).update(position=0)
+        Trial.objects.filter(pk=current.pk).update(position=trial.position)
+        Trial.objects.filter(pk=trial.pk).update(position=current.position)
+    return _trial(participant, kind)
+
+
 def test_painting_inside_the_target_passes_the_attention_check(client, designed_study):
     participant = participant_start(study=designed_study, recruiter_ids={})
-    response = _submit(client, _trial(participant, Trial.Kind.ATTENTION), _painted((105, 65, 145, 105)))
+    response = _submit(client, _current(participant, Trial.Kind.ATTENTION), _painted((105, 65, 145, 105)))
     assert response.status_code == 200
     assert _trial(participant, Trial.Kind.ATTENTION).attention_passed is True
     participant.refresh_from_db()
@@ -131,7 +145,7 @@ def test_painting_inside_the_target_passes_the_attention_check(client, designed_
 def test_painting_outside_the_target_flags_the_participant(client, designed_study):
     participant = participant_start(study=designed_study, recruiter_ids={})
     assert (
-        _submit(client, _trial(participant, Trial.Kind.ATTENTION), _painted((0, 0, 60, 60))).status_code
+        _submit(client, _current(participant, Trial.Kind.ATTENTION), _painted((0, 0, 60, 60))).status_code
         == 200
     )
     participant.refresh_from_db()
@@ -147,7 +161,7 @@ def test_screen_out_policy_ends_the_study_with_the_screen_out_code(client, desig
     participant = participant_start(study=designed_study, recruiter_ids={"prolific_pid": "p9"})
     participant.instructions_seen_at = participant.consented_at
     participant.save()
-    _submit(client, _trial(participant, Trial.Kind.ATTENTION), _painted((0, 0, 60, 60)))
+    _submit(client, _current(participant, Trial.Kind.ATTENTION), _painted((0, 0, 60, 60)))
     participant.refresh_from_db()
     assert participant.screened_out and participant.finished_at is not None
     assert not participant.trials.filter(status=Trial.Status.PENDING).exists()
@@ -160,11 +174,13 @@ def test_practice_and_attention_maps_and_screened_out_participants_are_not_analy
     for trial in participant.trials.all():
         box = (105, 65, 145, 105) if trial.kind == Trial.Kind.ATTENTION else (20, 20, 60, 60)
         assert _submit(client, trial, _painted(box)).status_code == 200
-    analysed = human_maps(study=designed_study)
+    # the maps here are not brush strokes and are sent at once: the server flags them, and
+    # this test is about which trials are analysed, so flagged maps are included
+    analysed = human_maps(study=designed_study, filters=INCLUDE_FLAGGED)
     main_images = set(participant.trials.filter(kind=Trial.Kind.MAIN).values_list("image_id", flat=True))
     assert set(analysed) == main_images
     Participant.objects.filter(pk=participant.pk).update(screened_out=True)
-    assert human_maps(study=designed_study) == {}
+    assert human_maps(study=designed_study, filters=INCLUDE_FLAGGED) == {}
 
 
 def test_prolific_participants_are_redirected_with_the_completion_code(client, study):
