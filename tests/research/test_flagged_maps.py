@@ -186,3 +186,12 @@ def test_flags_and_their_reasons_are_on_the_review_page_the_csv_and_the_api(one_
     assert api_row["participant_flags"] == ["too_fast"]
     flagged_view = staff.get("/research/test-study/review/?show=flagged_maps").content.decode()
     assert f"participant-{fast.trial.participant_id}" in flagged_view
+
+
+def test_simulated_participants_paint_real_strokes_in_simulated_time_and_are_not_flagged(study):
+    call_command("simulate_participants", study=study.slug, n=2, stdout=io.StringIO())
+    annotations = Annotation.objects.filter(trial__participant__study=study)
+    assert annotations.count() == 4
+    assert [a.flags for a in annotations] == [[]] * 4
+    assert all(a.time_on_task_ms >= 8000 for a in annotations)
+    assert inputs.analysed_annotations(study=study).count() == 4

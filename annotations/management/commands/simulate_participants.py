@@ -1,5 +1,7 @@
 import json
 import re
+import time
+from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
@@ -10,7 +12,7 @@ from analysis import codec
 from annotations.brush import render_strokes
 from catalogue.demo_data import demo_object_boxes
 from catalogue.models import Image
-from study.models import Participant, Study
+from study.models import Participant, Study, Trial
 
 CONFIG_PATTERN = re.compile(r'<script id="trial-config" type="application/json">(.*?)</script>', re.S)
 
@@ -38,16 +40,35 @@ def bot_strokes(rng: np.random.Generator, width: int, height: int, box) -> list[
     return strokes
 
 
+def bot_time_on_task_ms(rng: np.random.Generator, study: Study) -> int:
+    """8-40 s, at least a second more than the study's minimum per map, and a second less
+    than its time limit when it has one (bots never time out)."""
+    low = max(8000.0, study.min_seconds_per_map * 1000 + 1000)
+    high = max(low, 40000.0)
+    if study.time_limit_s:
+        high = min(high, study.time_limit_s * 1000 - 1000)
+        low = min(low, high)
+    return int(rng.uniform(low, high))
+
+
 class Command(BaseCommand):
     help = (
         "Let N bot participants take the study through the same HTTP endpoints a browser uses: "
-        "study link, consent, each trial's page and map submission."
+        "study link, consent, each trial's page and map submission. Each bot paints with the "
+        "brush model and sends its stroke log, and takes 8-40 s per map (within the study's time "
+        "limit): by default that time is simulated (the trial is recorded as served that long "
+        "before the bot submits, so the server's too-fast check sees it); --real-time waits it."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="study slug")
         parser.add_argument("-n", type=int, default=5, help="number of bot participants (default 5)")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--real-time",
+            action="store_true",
+            help="wait each bot's time per map for real instead of simulating it (slow)",
+        )
 
     def handle(self, *args, **options):
         # The bots run inside this process on the admin's say-so, all from one address:
@@ -55,7 +76,7 @@ class Command(BaseCommand):
         with override_settings(RATE_LIMIT_STARTS_PER_MINUTE=0, RATE_LIMIT_SUBMISSIONS_PER_MINUTE=0):
             self._simulate(**options)
 
-    def _simulate(self, *, study: str, n: int, seed: int, **options):
+    def _simulate(self, *, study: str, n: int, seed: int, real_time: bool = False, **options):
         study_obj = Study.objects.filter(slug=study).first()
         if study_obj is None:
             raise CommandError(f"no study with slug {study!r}")
@@ -91,12 +112,20 @@ class Command(BaseCommand):
                 image = Image.objects.get(trials__pk=config["trialId"])
                 strokes = bot_strokes(rng, image.width, image.height, boxes.get(image.name))
                 values = render_strokes(strokes, image.width, image.height)
+                time_on_task_ms = bot_time_on_task_ms(rng, study_obj)
+                if real_time:
+                    time.sleep(time_on_task_ms / 1000)
+                else:  # the bot's clock: its trial page was served that long ago
+                    trial = Trial.objects.get(pk=config["trialId"])
+                    if trial.shown_at is not None:
+                        trial.shown_at -= timedelta(milliseconds=time_on_task_ms)
+                        trial.save(update_fields=["shown_at"])
                 answer = client.post(
                     config["submitUrl"],
                     {
                         "map": _named_file(codec.unit_png16(values)),
                         "strokes": json.dumps(strokes),
-                        "time_on_task_ms": int(rng.uniform(8000, 40000)),
+                        "time_on_task_ms": time_on_task_ms,
                         "idempotency_key": f"{pid}-{config['trialId']}",
                     },
                 )
