@@ -405,3 +405,16 @@ def test_overlay_js_draws_what_painter_overlay_rgba_computes():
         js = np.frombuffer(base64.b64decode(drawn), dtype=np.uint8).reshape(*values.shape, 4)
         np.testing.assert_array_equal(js, painter_overlay_rgba(values, opacity))
         assert ((js[..., 3] > 0) == (values.astype(np.float64) >= 0.5 / 65535)).all()
+
+
+def test_the_toolbar_colour_scale_is_the_palette():
+    import re
+    from pathlib import Path
+
+    from analysis.render import PAINTER_RAMP
+
+    css = (Path(__file__).resolve().parents[2] / "static/annotations/css/painter.css").read_text()
+    gradient = re.search(r"\.paint-scale-bar \{[^}]*linear-gradient\(to right, ([^;]*)\);", css)
+    assert gradient, "painter.css has no .paint-scale-bar gradient"
+    stops = re.findall(r"rgb\((\d+), (\d+), (\d+)\) (\d+)%", gradient.group(1))
+    assert [(int(p) / 100, int(r), int(g), int(b)) for r, g, b, p in stops] == list(PAINTER_RAMP)
