@@ -228,6 +228,7 @@ def test_a_later_trial_is_refused_with_the_current_trials_url(client, study):
     assert response.status_code == 409
     error = response.json()["error"]
     assert "not the current trial" in error and f"/p/{participant.code}/" in error
+    assert response.json()["next_url"].startswith(f"/p/{participant.code}/")
     assert not Annotation.objects.exists()
     second.refresh_from_db()
     assert second.status == Trial.Status.PENDING
