@@ -244,7 +244,8 @@ def main() -> None:
         )
     ratio = statistics.median(loop / fast for fast, loop in zip(fast_times, loop_times))
     print(
-        f"\nscores + ceilings: research.scores median {statistics.median(fast_times):.1f} s (reads included), "
+        f"\nscores + ceilings: research.scores median {statistics.median(fast_times):.1f} s "
+        "(reads included), "
         f"loop median {statistics.median(loop_times):.1f} s (reads excluded), speed-up {ratio:.0f}x "
         f"(median of {args.repeats} paired ratios)"
     )
