@@ -65,7 +65,7 @@ def trial_submit(request: HttpRequest, code: str, trial_id: int) -> JsonResponse
         )
     except SubmissionError as error:
         answer = {"error": error.message}
-        if error.status == 409:  # done already (a second tab, a repeated submit): on to the current trial
+        if error.status == 409:  # done already (a second tab, a repeated submit) or not the current trial
             answer["next_url"] = reverse("participant_home", args=[code]) + "?already_submitted"
         return JsonResponse(answer, status=error.status)
     return JsonResponse({"next_url": reverse("participant_home", args=[code])})
