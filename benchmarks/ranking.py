@@ -9,7 +9,11 @@ For each strategy, the median time of
   first versions of this script made;
 - ``rank``: what the analysis calls per map: ``rank_order_and_sort`` (ranks, order and sorted
   values) for the dense map, ``nonnegative_ranks`` (ranks only) for the half mean, keys
-  included.
+  included;
+
+and of ``nonnegative_spearman`` on one image's 50 split-half pairs of half means, each the
+mean of 15 minmax-normalised 8-bit maps (so at most 3,826 distinct values, as in the painted
+maps of ``benchmarks.analysis``), what the split-half ceiling spends per image.
 
 The strategies take turns, one call each, so a busy machine slows them alike. Then the one
 ``analysis.ranking.strategy()`` picks on this machine.
@@ -68,8 +72,32 @@ def main() -> None:
         for what in ("sort", "rank"):
             line = ", ".join(f"{name} {medians[(what, name)]:.3f}" for name in ranking.STRATEGIES)
             print(f"  {what} ({'sort_keys' if what == 'sort' else rank.__name__}): {line}")
+    first, second = half_means(rng, 17_000)
+    calls = {
+        name: with_strategy(name, lambda pair: ranking.nonnegative_spearman(*pair, 33_176), (first, second))
+        for name in ranking.STRATEGIES
+    }
+    medians = medians_ms(calls, max(1, args.repeats // 30))
+    line = ", ".join(f"{name} {medians[name]:.1f}" for name in ranking.STRATEGIES)
+    print(f"a ceiling's 50 splits (nonnegative_spearman, 2 x 50 half means of 17000 pixels), ms: {line}")
     ranking.use_strategy(None)
     print(f"picked here: {ranking.strategy()}")
+
+
+def half_means(rng: np.random.Generator, pixels: int, participants: int = 30, splits: int = 50):
+    """Two (splits, pixels) float32 arrays: the means of random halves of ``participants``
+    8-bit maps (0-255, each zero on a random 40 % of the pixels, one pixel at 0 and one at
+    255), normalised by 255 as minmax normalisation does."""
+    shape = (participants, pixels)
+    maps = np.round(rng.random(shape) ** 3 * 255) * (rng.random(shape) < 0.6)
+    maps[:, 0], maps[:, 1] = 0, 255
+    normalised = maps / 255
+    first, second = [], []
+    for _ in range(splits):
+        chosen = rng.permutation(participants)
+        first.append(normalised[chosen[: participants // 2]].mean(axis=0))
+        second.append(normalised[chosen[participants // 2 :]].mean(axis=0))
+    return np.array(first, dtype=np.float32), np.array(second, dtype=np.float32)
 
 
 if __name__ == "__main__":
