@@ -5,16 +5,18 @@ and of both halves of every split-half ceiling: about 120 000 maps for 1 000 ima
 values map to uint32 keys that sort in the same order, and three ways of sorting them beat a
 comparison argsort of the floats:
 
-- ``compiled``: a stable LSD radix sort (three passes of 11 bits; a pass is skipped when every
-  key has the same digit) in a numba kernel, which computes the average ranks and the sorted
-  values in the same call. Linear time, no comparison sort at all, so it does not depend on
-  how fast this CPU's numpy sorts: under 1 ms for a 224x224 map, keys, ranks and sorted
-  values included, on the AMD EPYC (Zen 4) development machine. numba is imported and the
-  kernel compiled (or loaded from numba's on-disk cache) at the first ranking, not at import:
-  web processes import this module and only some of them rank.
+- ``compiled``: a stable LSD radix sort (three passes of 11 bits over one uint64 word per
+  value, key << 32 | index; a pass is skipped when every key has the same digit) in a numba
+  kernel, which computes the average ranks and the sorted values in the same call. Linear
+  time, no comparison sort at all, so it does not depend on how fast this CPU's numpy sorts:
+  0.64-0.74 ms for a 224x224 map, keys, ranks and sorted values included, on the AMD EPYC
+  (Zen 4) development machine. numba is imported and the kernels compiled (or loaded from
+  numba's on-disk cache) at the first ranking, not at import: web processes import this
+  module and only some of them rank. :func:`nonnegative_spearman` (the split-half ceiling)
+  ranks rows with few distinct values through a hash table of the values instead.
 - ``packed``: each key goes in the high half of a uint64 and its index in the low half, and
   the uint64s are sorted by value with ``np.sort``. Where numpy's vectorised (x86-simd-sort)
-  quicksort is fast this takes about 0.3 ms for 50 000 keys, but on AMD Zen 4 it spends 90 %
+  quicksort is fast this takes about 0.3 ms for 50 000 keys, but on AMD Zen 4 it spends 86 %
   of its time in AVX-512 ``vpcompressq`` stores to memory, which that CPU runs in microcode:
   1.8 ms there, slower than the radix sort.
 - ``radix``: numpy's stable argsort of 16-bit integers is a radix sort, so two 16-bit passes
