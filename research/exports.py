@@ -245,6 +245,42 @@ def write_watermark_csv(*, study: Study, out: TextIO) -> int:
 
 
 ZIP_FORMAT = "saliency-study-export/1"
+# How explain.model_zoo.LoadedModel.preprocess prepares every model's input (all sources).
+RESIZE_RULE = (
+    "RGB; the whole image resized to input_size x input_size (no crop, aspect not kept) with "
+    "Pillow's Image.resize and the interpolation below (Pillow's bilinear and bicubic widen their "
+    "kernel when shrinking, i.e. antialiased); values / 255; then (x - mean) / std per channel"
+)
+
+
+def model_preprocessing(spec) -> dict:
+    """The preprocessing a model's maps and predictions were computed with: the spec's mean and
+    std, or, where it leaves them empty, the defaults the loader falls back to for its source
+    (``explain.model_zoo.default_normalisation``, as ``load_model`` does)."""
+    mean, std = list(spec.mean or []), list(spec.std or [])
+    resolved_from = "model spec"
+    if not mean or not std:
+        # imported here: the model zoo loads torch, which only exports of such specs need
+        from explain.model_zoo import default_normalisation
+
+        default_mean, default_std = default_normalisation(spec.source)
+        mean, std = mean or list(default_mean), std or list(default_std)
+        resolved_from = f"the loader's defaults for the source {spec.source!r} (the spec leaves them empty)"
+    # Specs stored before ModelSpec had an interpolation were resized bicubically.
+    interpolation = getattr(spec, "interpolation", "") or "bicubic"
+    preprocessing = {
+        "input_size": [spec.input_size, spec.input_size],
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "mean_std_from": resolved_from,
+        "interpolation": interpolation,
+        "resize": RESIZE_RULE,
+        "channel_order": "RGB",
+    }
+    published = getattr(spec, "weights_preprocessing", None)
+    if published:
+        preprocessing["weights_published_with"] = published  # for the record; not what was applied
+    return preprocessing
 
 
 def safe_file_stem(name: str) -> str:
@@ -252,7 +288,7 @@ def safe_file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "unnamed"
 
 
-def _unique_stems(names: dict[int, str]) -> dict[int, str]:
+def unique_file_stems(names: dict[int, str]) -> dict[int, str]:
     """Image id -> file stem, unique even when two names sanitise alike."""
     stems, taken = {}, set()
     for key, name in sorted(names.items()):
@@ -267,7 +303,7 @@ def _unique_stems(names: dict[int, str]) -> dict[int, str]:
 def model_map_file_names(saliency_maps) -> dict[int, str]:
     """Map id -> models/IMAGE__MODEL__METHOD.npy; when one image x model x method has maps
     for several target classes (target policy "both"), each gets __target<K> appended."""
-    stems = _unique_stems({m.image_id: m.image.name for m in saliency_maps})
+    stems = unique_file_stems({m.image_id: m.image.name for m in saliency_maps})
     targets: dict[tuple, set] = {}
     for m in saliency_maps:
         targets.setdefault((m.image_id, m.model_id, m.method), set()).add(m.target_class)
@@ -293,7 +329,7 @@ def write_study_zip(
     manifest.json     provenance and one entry per file
     """
     images = {image.pk: image for image in study.image_set.images.all()}
-    image_stems = _unique_stems({pk: image.name for pk, image in images.items()})
+    image_stems = unique_file_stems({pk: image.name for pk, image in images.items()})
     saliency_maps = study_saliency_maps(study=study, with_arrays=False)
     map_names = model_map_file_names(saliency_maps)
     manifest = {
@@ -316,8 +352,9 @@ def write_study_zip(
                 "source": spec.source,
                 "architecture": spec.architecture,
                 "input_size": spec.input_size,
-                "mean": spec.mean,
+                "mean": spec.mean,  # as stored; empty means the source's defaults
                 "std": spec.std,
+                "preprocessing": model_preprocessing(spec),  # what was actually used
                 "weights_sha256": spec.weights_sha256,
             }
             for spec in study.model_specs.order_by("name")

@@ -36,6 +36,7 @@ urlpatterns = [
     ),
     path("research/<slug:slug>/watermark.csv", views.watermark_csv, name="research_watermark_csv"),
     path("research/<slug:slug>/export.zip", views.study_zip, name="research_zip"),
+    path("research/<slug:slug>/dataset.zip", views.study_dataset_zip, name="research_dataset_zip"),
     path(
         "research/<slug:slug>/images/<int:image_id>/human.png",
         views.human_mean_png,

@@ -23,6 +23,7 @@ from catalogue.models import Image
 from explain.models import ComputeJob, SaliencyMap
 from explain.services import compute_job_cancel, compute_job_retry
 from research import exports, inputs, selectors, shortcut_selectors, variant_selectors
+from research.dataset_export import write_dataset_zip
 from research.exports import write_agreement_csv, write_image_csv, write_participant_csv, write_study_zip
 from research.forms import AnalysisFilterForm
 from research.scores import participant_draws, study_scores
@@ -241,6 +242,19 @@ def study_zip(request: HttpRequest, slug: str) -> FileResponse:
     archive.seek(0)
     return FileResponse(
         archive, as_attachment=True, filename=f"{study.slug}-export.zip", content_type="application/zip"
+    )
+
+
+@staff_member_required
+def study_dataset_zip(request: HttpRequest, slug: str) -> FileResponse:
+    """The data set to publish: stimuli, every painted map and stroke log, model maps, tables."""
+    study = get_object_or_404(Study, slug=slug)
+    filters = _filters(request)
+    archive = tempfile.TemporaryFile()  # written and sent a chunk at a time, never whole in memory
+    write_dataset_zip(study=study, out=archive, filters=filters)
+    archive.seek(0)
+    return FileResponse(
+        archive, as_attachment=True, filename=f"{study.slug}-dataset.zip", content_type="application/zip"
     )
 
 

@@ -8,7 +8,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotations.models import Annotation
 from explain.models import ModelSpec, SaliencyMap
+from research.exports import model_preprocessing
 from study.models import Study
 
 
@@ -25,9 +27,31 @@ class FiniteFloatField(serializers.FloatField):
 
 
 class ModelSpecSerializer(serializers.ModelSerializer):
+    mean = serializers.JSONField(
+        help_text="As stored; empty means the source's defaults (see preprocessing)."
+    )
+    std = serializers.JSONField(help_text="As stored; empty means the source's defaults (see preprocessing).")
+    preprocessing = serializers.SerializerMethodField(
+        help_text="What the maps and predictions were computed with: input size, the resolved mean "
+        "and std, interpolation and resize rule."
+    )
+
     class Meta:
         model = ModelSpec
-        fields = ["name", "source", "architecture", "input_size", "mean", "std", "weights_sha256"]
+        fields = [
+            "name",
+            "source",
+            "architecture",
+            "input_size",
+            "mean",
+            "std",
+            "preprocessing",
+            "weights_sha256",
+        ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_preprocessing(self, spec: ModelSpec) -> dict:
+        return model_preprocessing(spec)
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -242,3 +266,97 @@ class ModelMapSerializer(serializers.ModelSerializer):
         request = self.context["request"]
         slug = self.context["study"].slug
         return request.build_absolute_uri(reverse("api:map-npy", args=[slug, saliency_map.pk]))
+
+
+class ParticipantMapSerializer(serializers.ModelSerializer):
+    """One participant's painted map (an annotation) of the study; ``analysed`` under the
+    request's filters comes from the view (context["analysed_ids"])."""
+
+    participant_id = serializers.IntegerField(source="trial.participant_id")
+    participant_code = serializers.CharField(
+        source="trial.participant.code", help_text="Joins the participants endpoint and CSV."
+    )
+    is_bot = serializers.BooleanField(source="trial.participant.is_bot")
+    image = serializers.CharField(source="trial.image.name")
+    image_id = serializers.IntegerField(source="trial.image_id")
+    trial_kind = serializers.CharField(source="trial.kind", help_text="main, practice or attention.")
+    position = serializers.IntegerField(source="trial.position")
+    shown_at = serializers.DateTimeField(source="trial.shown_at", allow_null=True)
+    completed_at = serializers.DateTimeField(source="trial.completed_at", allow_null=True)
+    submitted_bit_depth = serializers.IntegerField(source="bit_depth", help_text="8 or 16, as submitted.")
+    n_strokes = serializers.SerializerMethodField()
+    coverage = FiniteFloatField()
+    device_pixel_ratio = FiniteFloatField()
+    flags = FlagSerializer(many=True)
+    analysed = serializers.SerializerMethodField(
+        help_text="Whether the map is in its image's human mean under the request's filters."
+    )
+    png_url = serializers.SerializerMethodField(help_text="The map as a 16-bit grayscale PNG (lossless).")
+    npy_url = serializers.SerializerMethodField(help_text="The map as float32 (H,W) .npy in [0,1].")
+    url = serializers.SerializerMethodField(help_text="This entry with its stroke log and focus events.")
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id",
+            "participant_id",
+            "participant_code",
+            "is_bot",
+            "image",
+            "image_id",
+            "trial_kind",
+            "position",
+            "width",
+            "height",
+            "submitted_bit_depth",
+            "n_strokes",
+            "shown_at",
+            "completed_at",
+            "created_at",
+            "time_on_task_ms",
+            "timed_out",
+            "canvas_width",
+            "canvas_height",
+            "device_pixel_ratio",
+            "coverage",
+            "flags",
+            "analysed",
+            "png_url",
+            "npy_url",
+            "url",
+        ]
+
+    def get_n_strokes(self, annotation: Annotation) -> int:
+        return len(annotation.strokes or [])
+
+    def get_analysed(self, annotation: Annotation) -> bool:
+        return annotation.pk in self.context["analysed_ids"]
+
+    def _url(self, name: str, annotation: Annotation) -> str:
+        args = [self.context["study"].slug, annotation.pk]
+        return self.context["request"].build_absolute_uri(reverse(name, args=args))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_png_url(self, annotation: Annotation) -> str:
+        return self._url("api:participant-map-png", annotation)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_npy_url(self, annotation: Annotation) -> str:
+        return self._url("api:participant-map-npy", annotation)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, annotation: Annotation) -> str:
+        return self._url("api:participant-map", annotation)
+
+
+class ParticipantMapDetailSerializer(ParticipantMapSerializer):
+    strokes = serializers.JSONField(
+        help_text='The stroke log: [{"tool": "brush"|"eraser", "size", "strength", "points": '
+        "[[x, y, p], ...]}] in image pixels; annotations/brush.py render_strokes replays it."
+    )
+    focus_events = serializers.JSONField(
+        help_text='[["blur"|"focus"|"hidden"|"visible", ms since page load], ...]'
+    )
+
+    class Meta(ParticipantMapSerializer.Meta):
+        fields = [*ParticipantMapSerializer.Meta.fields, "strokes", "focus_events"]

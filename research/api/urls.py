@@ -21,6 +21,27 @@ urlpatterns = [
     path("studies/<slug:slug>/maps/", views.ModelMapListView.as_view(), name="maps"),
     path("studies/<slug:slug>/maps/<int:map_id>.npy", views.ModelMapView.as_view(), name="map-npy"),
     path("studies/<slug:slug>/export.zip", views.StudyExportView.as_view(), name="export-zip"),
+    path("studies/<slug:slug>/dataset.zip", views.StudyDatasetView.as_view(), name="dataset-zip"),
+    path(
+        "studies/<slug:slug>/participant-maps/",
+        views.ParticipantMapListView.as_view(),
+        name="participant-maps",
+    ),
+    path(
+        "studies/<slug:slug>/participant-maps/<int:annotation_id>/",
+        views.ParticipantMapView.as_view(),
+        name="participant-map",
+    ),
+    path(
+        "studies/<slug:slug>/participant-maps/<int:annotation_id>.png",
+        views.ParticipantMapPngView.as_view(),
+        name="participant-map-png",
+    ),
+    path(
+        "studies/<slug:slug>/participant-maps/<int:annotation_id>.npy",
+        views.ParticipantMapNpyView.as_view(),
+        name="participant-map-npy",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view loads its script from a URL, so Swagger UI works under the site's CSP.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

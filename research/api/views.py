@@ -15,11 +15,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis import codec
+from annotations.models import Annotation
 from catalogue.models import Image
 from config.version import code_version
 from explain.models import SaliencyMap
 from research import inputs, selectors
 from research.api import serializers
+from research.dataset_export import annotation_png16, write_dataset_zip
 from research.exports import model_map_file_names, safe_file_stem, write_study_zip
 from research.forms import AnalysisFilterForm
 from study.models import Study
@@ -239,4 +241,117 @@ class StudyExportView(APIView):
         archive.seek(0)
         return FileResponse(
             archive, as_attachment=True, filename=f"{study.slug}-export.zip", content_type="application/zip"
+        )
+
+
+def _study_annotations(study: Study):
+    """Every painted map of the study (practice, attention checks and left-out maps too)."""
+    return (
+        Annotation.objects.filter(trial__participant__study=study)
+        .select_related("trial__participant", "trial__image")
+        .order_by("pk")
+    )
+
+
+def _analysed_ids(study: Study, filters: inputs.AnalysisFilters) -> set[int]:
+    """The maps in a human mean under ``filters`` (min_annotations counts per image)."""
+    by_image: dict[int, list[int]] = {}
+    for pk, image_id in inputs.analysed_annotations(study=study, filters=filters).values_list(
+        "pk", "trial__image_id"
+    ):
+        by_image.setdefault(image_id, []).append(pk)
+    return {pk for ids in by_image.values() if len(ids) >= max(1, filters.min_annotations) for pk in ids}
+
+
+def _study_annotation(slug: str, annotation_id: int) -> tuple[Study, Annotation]:
+    study = _study(slug)
+    return study, get_object_or_404(_study_annotations(study), pk=annotation_id)
+
+
+class ParticipantMapListView(APIView):
+    @extend_schema(
+        summary="Every participant's painted map: metadata and the URLs of the map and its stroke log",
+        description="One entry per painted map of the study (practice and attention-check maps, and "
+        "maps left out of the analysis, too: `analysed` says whether a map is in its image's human "
+        "mean under the filters given).",
+        parameters=FILTER_PARAMETERS,
+        responses={200: serializers.ParticipantMapSerializer(many=True), 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(slug)
+        filters = _filters(request)
+        annotations = _study_annotations(study).defer("map_png", "strokes", "focus_events")
+        context = {"request": request, "study": study, "analysed_ids": _analysed_ids(study, filters)}
+        return Response(serializers.ParticipantMapSerializer(annotations, many=True, context=context).data)
+
+
+class ParticipantMapView(APIView):
+    @extend_schema(
+        summary="One participant's painted map: metadata, stroke log and focus events",
+        parameters=FILTER_PARAMETERS,
+        responses={200: serializers.ParticipantMapDetailSerializer, 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str, annotation_id: int) -> Response:
+        study, annotation = _study_annotation(slug, annotation_id)
+        context = {
+            "request": request,
+            "study": study,
+            "analysed_ids": _analysed_ids(study, _filters(request)),
+        }
+        return Response(serializers.ParticipantMapDetailSerializer(annotation, context=context).data)
+
+
+class ParticipantMapPngView(APIView):
+    content_negotiation_class = DownloadNegotiation
+
+    @extend_schema(
+        operation_id="participant_map_png",
+        summary="One participant's painted map (16-bit grayscale PNG)",
+        description="The map at the image's resolution, lossless: intensity = value / 65535 (an 8-bit "
+        "submission v is sent as v x 257). The same file as participant_maps/pID/IMAGE.png in the "
+        "data set ZIP.",
+        responses={(200, "image/png"): OpenApiTypes.BINARY, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str, annotation_id: int) -> HttpResponse:
+        _, annotation = _study_annotation(slug, annotation_id)
+        response = HttpResponse(annotation_png16(annotation), content_type="image/png")
+        response["Content-Disposition"] = f'attachment; filename="annotation-{annotation.pk}.png"'
+        return response
+
+
+class ParticipantMapNpyView(APIView):
+    content_negotiation_class = DownloadNegotiation
+
+    @extend_schema(
+        operation_id="participant_map_npy",
+        summary="One participant's painted map (.npy)",
+        description="float32 (H,W) in [0,1] at the image's resolution: the painted intensity, before "
+        "the per-participant min-max normalisation that the human mean applies.",
+        responses={(200, NPY_MEDIA_TYPE): OpenApiTypes.BINARY, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str, annotation_id: int) -> HttpResponse:
+        _, annotation = _study_annotation(slug, annotation_id)
+        return _npy_response(codec.npy_bytes(annotation.map_array()), f"annotation-{annotation.pk}.npy")
+
+
+class StudyDatasetView(APIView):
+    content_negotiation_class = DownloadNegotiation
+
+    @extend_schema(
+        operation_id="study_dataset_zip",
+        summary="The study data set ZIP: stimuli, every painted map and stroke log, model maps, tables",
+        description="As `manage.py export_dataset`: stimuli, participants' maps (16-bit PNG) with "
+        "stroke logs, human means, model maps, predictions, all CSVs, README.md and manifest.json "
+        "(preprocessing, normalisation, code version, filters, SHA-256 of every file).",
+        parameters=FILTER_PARAMETERS,
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> FileResponse:
+        study = _study(slug)
+        filters = _filters(request)
+        archive = tempfile.TemporaryFile()  # never the whole data set in memory
+        write_dataset_zip(study=study, out=archive, filters=filters)
+        archive.seek(0)
+        return FileResponse(
+            archive, as_attachment=True, filename=f"{study.slug}-dataset.zip", content_type="application/zip"
         )

@@ -101,6 +101,17 @@ def a_code(w: World) -> str:
 
 GUESSED = "x" * 32  # a well-formed but unissued code
 
+
+def other_slug(w: World) -> str:
+    """A second study on the same images: A's map must not be reachable through it."""
+    from study.models import Study
+
+    other, _ = Study.objects.get_or_create(
+        slug="other-study", defaults={"title": "Other study", "image_set": w.study.image_set}
+    )
+    return other.slug
+
+
 PUBLIC_AND_PARTICIPANT = {
     "": [get("root", lambda w: "/", everyone(Redirect("/research/")))],
     "healthz": [get("web health", lambda w: "/healthz", everyone(200))],
@@ -199,6 +210,9 @@ RESEARCH = {
     "research/<slug:slug>/export.zip": [
         get("ZIP", lambda w: f"/research/{slug(w)}/export.zip", staff_only(200))
     ],
+    "research/<slug:slug>/dataset.zip": [
+        get("data set ZIP", lambda w: f"/research/{slug(w)}/dataset.zip", staff_only(200))
+    ],
     "research/<slug:slug>/images/<int:image_id>/human.png": [
         get(
             "human mean",
@@ -250,6 +264,49 @@ API = {
     ],
     "api/studies/<slug:slug>/export.zip": [
         get("ZIP", lambda w: f"/api/studies/{slug(w)}/export.zip", api(200))
+    ],
+    "api/studies/<slug:slug>/dataset.zip": [
+        get("data set ZIP", lambda w: f"/api/studies/{slug(w)}/dataset.zip", api(200))
+    ],
+    "api/studies/<slug:slug>/participant-maps/": [
+        get("participant maps", lambda w: f"/api/studies/{slug(w)}/participant-maps/", api(200))
+    ],
+    # A's map through its own study; through a study it does not belong to, 404 (staff alike)
+    "api/studies/<slug:slug>/participant-maps/<int:annotation_id>/": [
+        get(
+            "A's map",
+            lambda w: f"/api/studies/{slug(w)}/participant-maps/{w.annotation.pk}/",
+            api(200),
+        ),
+        get(
+            "A's map via another study",
+            lambda w: f"/api/studies/{other_slug(w)}/participant-maps/{w.annotation.pk}/",
+            api(404),
+        ),
+    ],
+    "api/studies/<slug:slug>/participant-maps/<int:annotation_id>.png": [
+        get(
+            "A's map, 16-bit PNG",
+            lambda w: f"/api/studies/{slug(w)}/participant-maps/{w.annotation.pk}.png",
+            api(200),
+        ),
+        get(
+            "A's map via another study",
+            lambda w: f"/api/studies/{other_slug(w)}/participant-maps/{w.annotation.pk}.png",
+            api(404),
+        ),
+    ],
+    "api/studies/<slug:slug>/participant-maps/<int:annotation_id>.npy": [
+        get(
+            "A's map, npy",
+            lambda w: f"/api/studies/{slug(w)}/participant-maps/{w.annotation.pk}.npy",
+            api(200),
+        ),
+        get(
+            "A's map via another study",
+            lambda w: f"/api/studies/{other_slug(w)}/participant-maps/{w.annotation.pk}.npy",
+            api(404),
+        ),
     ],
     # The schema and its viewers describe the endpoints only: public by decision (settings).
     "api/schema/": [get("schema", lambda w: "/api/schema/", everyone(200))],
