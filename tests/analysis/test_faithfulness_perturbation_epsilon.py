@@ -58,7 +58,9 @@ def test_a_map_scaled_by_three_on_positive_deltas_only_allows_epsilon_up_to_thre
 def test_patches_sum_the_map_and_remove_all_their_pixels():
     features = patch_features(4, 4, 2)
     assert features.tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
-    result = perturbation_epsilon(IMAGE, GRADIENT_TIMES_INPUT, features, linear_model, epsilon=1.0, baseline=0.0)
+    result = perturbation_epsilon(
+        IMAGE, GRADIENT_TIMES_INPUT, features, linear_model, epsilon=1.0, baseline=0.0
+    )
     # Patch sums of w*x: top left 1-2+4+1 = 4, top right 0+0-4+1 = -3, bottom left 0+0+3+2 = 5,
     # bottom right 1-2+1+4 = 4.
     assert result.deltas.tolist() == [4.0, -3.0, 5.0, 4.0]
@@ -73,9 +75,7 @@ def test_overlapping_boolean_regions_are_each_removed_on_their_own():
     regions = np.zeros((2, 4, 4), dtype=bool)
     regions[0, :2, :] = True  # the top half
     regions[1, :, :2] = True  # the left half, overlapping the top half's left quarter
-    result = perturbation_epsilon(
-        IMAGE, np.ones((4, 4)), regions, linear_model, epsilon=1.0, baseline=0.0
-    )
+    result = perturbation_epsilon(IMAGE, np.ones((4, 4)), regions, linear_model, epsilon=1.0, baseline=0.0)
     # Top half: 1-2+0+0 + 4+1-4+1 = 1; left half: 1-2+4+1 + 0+0+3+2 = 9. Map of ones: 8 and 8.
     assert result.deltas.tolist() == [1.0, 9.0]
     assert result.attributions.tolist() == [8.0, 8.0]
