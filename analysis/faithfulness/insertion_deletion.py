@@ -23,7 +23,11 @@ padding, which darkens a 5-pixel border; we reflect instead so the border keeps 
 
 Quantus's ``PixelFlipping`` is the deletion curve without its k = 0 point, with features that are
 the elements of the map broadcast to (C, H, W) (so ``features_in_step`` = C·step takes the same
-pixels when the map's values are distinct) and an unstable sort on ties.
+pixels when the map's values are distinct) and an unstable sort on ties. Its
+``RegionPerturbation`` (Samek et al. 2017) reports f(x) minus the deletion curve, without the
+k = 0 point, for whole patch_size x patch_size patches ranked by their sums: our deletion curve
+of the map made constant on each patch (its patch sum), with step = patch_size**2. Both are
+checked in tests/analysis/test_faithfulness_insertion_deletion.py.
 """
 
 from dataclasses import dataclass

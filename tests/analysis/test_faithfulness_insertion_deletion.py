@@ -131,3 +131,41 @@ def test_deletion_matches_quantus_pixel_flipping_without_its_first_point():
         ours = deletion_curve(image.astype(np.float32), saliency, pred_func, target=int(target), step=step)
         assert len(flipped) == len(ours.scores) - 1
         np.testing.assert_allclose(ours.scores[1:], flipped, atol=1e-6)
+
+
+def test_quantus_region_perturbation_is_deletion_of_patches_ranked_by_their_sums():
+    # Quantus's RegionPerturbation (Samek et al. 2017) removes whole patch_size x patch_size
+    # patches, most relevant patch sum first, and reports f(x) - f(perturbed). A map constant on
+    # each patch (its patch sum) orders the pixels patch by patch, so our deletion curve with
+    # step = patch_size**2 removes the same patches in the same order.
+    quantus = pytest.importorskip("quantus")
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 5)).eval()
+    rng = np.random.default_rng(4)
+    images, maps, targets = rng.random((2, 8, 8, 3)), rng.random((2, 8, 8)), np.array([0, 4])
+    patch = 2
+
+    def pred_func(batch):
+        with torch.no_grad():
+            logits = model(torch.from_numpy(batch.transpose(0, 3, 1, 2)).float())
+        return torch.softmax(logits, dim=1).numpy()
+
+    metric = quantus.RegionPerturbation(
+        patch_size=patch, regions_evaluation=16, perturb_baseline=0.0, disable_warnings=True
+    )
+    reference = metric(
+        model=model,
+        x_batch=images.transpose(0, 3, 1, 2).astype(np.float32),
+        y_batch=targets,
+        a_batch=maps[:, None].astype(np.float32),
+        softmax=True,
+        channel_first=True,
+    )
+    for image, saliency, target, drops in zip(images, maps, targets, reference):
+        patch_sums = saliency.reshape(4, patch, 4, patch).sum(axis=(1, 3))
+        patch_map = np.kron(patch_sums, np.ones((patch, patch)))
+        ours = deletion_curve(
+            image.astype(np.float32), patch_map, pred_func, target=int(target), step=patch**2
+        )
+        np.testing.assert_allclose(ours.scores[0] - ours.scores[1:], drops, atol=1e-6)
