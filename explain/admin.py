@@ -8,8 +8,8 @@ from explain.services import compute_job_cancel, compute_job_retry
 
 @admin.register(ModelSpec)
 class ModelSpecAdmin(admin.ModelAdmin):
-    list_display = ("name", "source", "architecture", "input_size", "weights_sha256")
-    readonly_fields = ("weights_sha256",)
+    list_display = ("name", "source", "architecture", "pretrained_weights", "input_size", "weights_sha256")
+    readonly_fields = ("resize", "weights_preprocessing", "weights_sha256")
     form = ModelSpecForm  # test-loads the model before saving it
     actions = [test_load_action]
     change_form_template = "admin/explain/modelspec/change_form.html"  # adds the "Test load" button

@@ -46,23 +46,36 @@ class ModelSpecForm(forms.ModelForm):
         model = ModelSpec
         fields = "__all__"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["interpolation"].required = False  # left out: bicubic, as before the field
+
     def clean(self):
         cleaned = super().clean()
         if self.errors:
             return cleaned
+        cleaned["interpolation"] = cleaned.get("interpolation") or ModelSpec.Interpolation.BICUBIC
         candidate = ModelSpec(
             name=cleaned.get("name") or "new model",
             source=cleaned.get("source"),
             architecture=cleaned.get("architecture") or "",
+            pretrained_weights=(cleaned.get("pretrained_weights") or "").strip(),
             input_size=cleaned.get("input_size"),
+            interpolation=cleaned["interpolation"],
             mean=cleaned.get("mean") or [],
             std=cleaned.get("std") or [],
             class_names=cleaned.get("class_names") or [],
         )
         try:
+            if candidate.pretrained_weights and candidate.source not in ("torchvision", "timm"):
+                raise ValueError("pretrained weights by name need the source torchvision or timm")
+            if candidate.pretrained_weights and cleaned.get("weights_file"):
+                raise ValueError("give either pretrained weights by name or a weights file, not both")
             with _weights_on_disk(cleaned.get("weights_file")) as weights_path:
-                if weights_path is None and candidate.source != ModelSpec.Source.EFFICIENTNET_LITE0:
-                    raise ValueError("this source needs a weights file")
+                if weights_path is None and candidate.needs_weights_file:
+                    raise ValueError(
+                        "this source needs a weights file (torchvision, timm: or pretrained weights by name)"
+                    )
                 services.model_spec_check(candidate, weights_path=weights_path)
         except ValueError as error:
             message = str(error)
@@ -71,6 +84,9 @@ class ModelSpecForm(forms.ModelForm):
                 self.add_error(field, message)
             else:
                 raise ValidationError(f"The model does not load: {message}") from None
+        if candidate.has_own_preprocessing:  # the weights' own, shown once saved
+            for field in ("input_size", "interpolation", "mean", "std"):
+                cleaned[field] = getattr(candidate, field)
         return cleaned
 
 

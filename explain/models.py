@@ -2,26 +2,82 @@ import numpy as np
 from django.db import models
 
 from analysis import codec
+from explain.packaged_models import PACKAGED_MODELS
 from explain.targets import TargetPolicy
 
 
 class ModelSpec(models.Model):
     class Source(models.TextChoices):
-        EFFICIENTNET_LITE0 = "efficientnet_lite0_package", "EfficientNet-Lite0 (offline ImageNet weights)"
-        TORCHVISION = "torchvision", "torchvision architecture + weights file"
-        TIMM = "timm", "timm architecture + weights file"
+        EFFICIENTNET_LITE0 = (
+            "efficientnet_lite0_package",
+            "EfficientNet-Lite0 (offline ImageNet weights, 224 px)",
+        )
+        EFFICIENTNET_LITE1 = (
+            "efficientnet_lite1_package",
+            "EfficientNet-Lite1 (offline ImageNet weights, 240 px)",
+        )
+        EFFICIENTNET_LITE2 = (
+            "efficientnet_lite2_package",
+            "EfficientNet-Lite2 (offline ImageNet weights, 260 px)",
+        )
+        TORCHVISION = "torchvision", "torchvision architecture + pretrained weights by name or a weights file"
+        TIMM = "timm", "timm architecture + pretrained weights by name or a weights file"
         TORCHSCRIPT = "torchscript", "TorchScript file"
         WATERMARK_CNN = "watermark_cnn", "Built-in biased watermark CNN (train_biased_model)"
 
+    class Interpolation(models.TextChoices):
+        BILINEAR = "bilinear", "bilinear"
+        BICUBIC = "bicubic", "bicubic"
+        NEAREST = "nearest", "nearest"
+
+    class Resize(models.TextChoices):
+        # Maps must cover what participants paint on, so no model sees a crop.
+        WHOLE_IMAGE = "whole_image", "whole image resized to input_size x input_size, no crop"
+
     name = models.SlugField(unique=True)
     source = models.CharField(max_length=40, choices=Source.choices)
-    architecture = models.CharField(max_length=100, blank=True, help_text="e.g. resnet50, vgg16")
+    architecture = models.CharField(
+        max_length=100, blank=True, help_text="e.g. resnet50, vgg16, inception_v3; timm: resnet18.a1_in1k"
+    )
+    pretrained_weights = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="torchvision or timm: the published weights to use instead of a file: a torchvision "
+        "weights name (IMAGENET1K_V1) or a timm pretrained tag (a1_in1k), or DEFAULT. Fetched once "
+        "into the library's cache (TORCH_HOME, HF_HOME); the input size, mean, std and "
+        "interpolation are then the weights' own.",
+    )
     weights_file = models.FileField(
         upload_to="weights/", blank=True, help_text="A state_dict saved by torch.save."
     )
     input_size = models.PositiveIntegerField(default=224)
-    mean = models.JSONField(default=list, help_text="Per-channel mean for normalisation.")
-    std = models.JSONField(default=list, help_text="Per-channel std for normalisation.")
+    resize = models.CharField(
+        max_length=20, choices=Resize.choices, default=Resize.WHOLE_IMAGE, editable=False
+    )
+    interpolation = models.CharField(
+        max_length=10,
+        choices=Interpolation.choices,
+        default=Interpolation.BICUBIC,
+        help_text="The resize filter.",
+    )
+    mean = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Per-channel mean for normalisation, e.g. [0.485, 0.456, 0.406]. Filled in from the "
+        "weights for the offline models and weights by name; left empty otherwise: ImageNet's.",
+    )
+    std = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Per-channel std for normalisation, e.g. [0.229, 0.224, 0.225]; empty as for mean.",
+    )
+    weights_preprocessing = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="The recipe the weights were published with (their resize, crop, mean, std), "
+        "as their metadata states it; for the record.",
+    )
     class_names = models.JSONField(
         default=list, blank=True, help_text="Empty means the 1000 ImageNet classes."
     )
@@ -30,6 +86,49 @@ class ModelSpec(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def needs_weights_file(self) -> bool:
+        return self.source not in PACKAGED_MODELS and not self.pretrained_weights
+
+    @property
+    def has_own_preprocessing(self) -> bool:
+        """Packaged models and weights by name bring their preprocessing; it is not entered."""
+        return self.source in PACKAGED_MODELS or bool(self.pretrained_weights)
+
+    def resolve_preprocessing(self) -> None:
+        """Set input_size, mean, std, interpolation and weights_preprocessing from the
+        weights' own metadata (packaged models and weights by name; others keep what was
+        entered). ValueError when the weights name is unknown."""
+        if self.source in PACKAGED_MODELS:
+            fields = PACKAGED_MODELS[self.source].preprocessing()
+        elif self.pretrained_weights:
+            from explain.pretrained import pretrained_preprocessing
+
+            fields = pretrained_preprocessing(
+                self.source, self.architecture, self.pretrained_weights
+            ).as_fields()
+        else:
+            return
+        for field, value in fields.items():
+            setattr(self, field, value)
+
+    def preprocessing(self) -> dict:
+        """What is done to an image before the model sees it, as exports state it."""
+        return {
+            "input_size": self.input_size,
+            "resize": self.get_resize_display(),
+            "interpolation": self.interpolation,
+            "scale": "pixel values / 255",
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "weights_preprocessing": self.weights_preprocessing,
+        }
+
+    def save(self, *args, **kwargs):
+        # Stored, not implied: exports state the normalisation each map was computed with.
+        self.resolve_preprocessing()
+        super().save(*args, **kwargs)
 
 
 class Prediction(models.Model):

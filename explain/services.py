@@ -59,7 +59,7 @@ def _configure_torch_threads() -> None:
 
 
 def _weights_path(spec: ModelSpec) -> str | None:
-    if spec.source == ModelSpec.Source.EFFICIENTNET_LITE0:
+    if not spec.needs_weights_file:  # a packaged model, or weights by name from a cache
         return None
     if not spec.weights_file:
         raise ValueError(f"model {spec.name} needs a weights file")
@@ -75,9 +75,11 @@ def _model_build(spec: ModelSpec) -> model_zoo.LoadedModel:
         source=spec.source,
         architecture=spec.architecture,
         weights_path=_weights_path(spec),
+        pretrained_weights=spec.pretrained_weights,
         input_size=spec.input_size,
         mean=spec.mean,
         std=spec.std,
+        interpolation=spec.interpolation,
         class_names=spec.class_names,
     )
     if spec.pk and spec.weights_sha256 != loaded.weights_sha256:
@@ -97,9 +99,11 @@ def model_spec_load(spec: ModelSpec) -> model_zoo.LoadedModel:
         spec.pk,
         spec.source,
         spec.architecture,
+        spec.pretrained_weights,
         spec.weights_file.name,
         stamp,
         spec.input_size,
+        spec.interpolation,
         tuple(spec.mean),
         tuple(spec.std),
         tuple(spec.class_names),
@@ -113,20 +117,45 @@ def model_spec_load(spec: ModelSpec) -> model_zoo.LoadedModel:
 
 def model_spec_check(spec: ModelSpec, weights_path: str | None = None) -> model_zoo.LoadedModel:
     """Build an (unsaved) spec to see that it works, with the weights at ``weights_path``
-    (e.g. an upload not stored yet) instead of its own file. ValueError if it does not."""
+    (e.g. an upload not stored yet) instead of its own file. ValueError if it does not.
+    A packaged model or weights by name get their own preprocessing on ``spec`` first."""
     from explain import model_zoo
 
-    if weights_path is None and spec.source != ModelSpec.Source.EFFICIENTNET_LITE0:
+    # What was entered is checked even where the weights' own preprocessing replaces it.
+    model_zoo.validate_model_settings(
+        input_size=spec.input_size,
+        mean=spec.mean,
+        std=spec.std,
+        class_names=spec.class_names,
+        needs_mean_std=False,
+    )
+    spec.resolve_preprocessing()
+    if weights_path is None and spec.needs_weights_file:
         weights_path = _weights_path(spec)
     return model_zoo.load_model(
         source=spec.source,
         architecture=spec.architecture,
         weights_path=weights_path,
+        pretrained_weights=spec.pretrained_weights,
         input_size=spec.input_size,
         mean=spec.mean,
         std=spec.std,
+        interpolation=spec.interpolation,
         class_names=spec.class_names,
     )
+
+
+def offline_models_ensure() -> list[ModelSpec]:
+    """The ImageNet models whose weights ship as Python packages (explain.packaged_models),
+    created when missing: what the demo and the compare-models template use offline. A spec
+    already under one of these names is kept as it is."""
+    from explain.packaged_models import PACKAGED_MODELS
+
+    specs = []
+    for source, packaged in PACKAGED_MODELS.items():
+        spec, _ = ModelSpec.objects.get_or_create(name=packaged.name, defaults={"source": source})
+        specs.append(spec)
+    return specs
 
 
 def model_spec_test_load(*, spec: ModelSpec, sample: str = DEFAULT_SAMPLE) -> dict:

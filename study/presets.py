@@ -12,6 +12,7 @@ from catalogue.models import Image, ImageSet
 from catalogue.variants import DEFAULT_CORRUPTIONS
 from explain.models import ModelSpec
 from explain.samples import BIASED_IMAGE_SET_NAME, BIASED_MODEL_NAME
+from explain.services import offline_models_ensure
 from study.models import Study
 
 DEFAULT_SEVERITIES = (1, 3, 5)
@@ -31,7 +32,8 @@ PRESETS = {
     for preset in (
         Preset(
             Study.Template.COMPARE_MODELS,
-            "Two or more models on the same images: which one looks where people look?",
+            "Two or more models on the same images: which one looks where people look? With no "
+            "model chosen, the three offline ImageNet models (EfficientNet-Lite0, -Lite1, -Lite2).",
             ("xrai", "integrated_gradients"),
             Study.TargetPolicy.LABEL_OR_PREDICTED,
             2,
@@ -98,9 +100,11 @@ def study_from_template(
     models = list(models or [])
     if template == Study.Template.BIASED_MODEL:
         image_set, models = _biased_model_parts(image_set, models)
+    # With no model chosen, a real comparison that needs no network and no upload.
+    offline_default = template == Study.Template.COMPARE_MODELS and not models
     if image_set is None:
         raise PresetError("choose an image set")
-    if len(models) < preset.min_models:
+    if len(models) < preset.min_models and not offline_default:
         raise PresetError(
             f"the {Study.Template(template).label.lower()} template needs at least "
             f"{preset.min_models} model{'s' if preset.min_models > 1 else ''}"
@@ -141,7 +145,7 @@ def study_from_template(
                 "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
             ) from None
         study.save()
-        study.model_specs.set(models)
+        study.model_specs.set(offline_models_ensure() if offline_default else models)
         if template == Study.Template.CORRUPTIONS:
             _make_variants(originals, corruptions or DEFAULT_CORRUPTIONS, severities or DEFAULT_SEVERITIES)
     return study

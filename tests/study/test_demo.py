@@ -16,7 +16,11 @@ def test_demo_creates_a_ready_study_from_offline_images_and_is_rerunnable(db):
     assert check.is_attention_check and check.target_mask_png
     assert (study.practice_trials, study.attention_checks) == (1, 1)
     assert study.status == Study.Status.OPEN
-    assert list(study.model_specs.values_list("name", flat=True)) == ["efficientnet-lite0"]
+    assert sorted(study.model_specs.values_list("name", flat=True)) == [
+        "efficientnet-lite0",
+        "efficientnet-lite1",
+        "efficientnet-lite2",
+    ]
     assert study.methods == ["integrated_gradients", "xrai"]
     chelsea = study.image_set.images.get(name="chelsea")
     assert (chelsea.width, chelsea.height, chelsea.class_index) == (451, 300, 285)

@@ -12,7 +12,7 @@ from catalogue.demo_data import (
 )
 from catalogue.models import ImageSet
 from catalogue.services import image_create, image_set_target_box
-from explain.models import ModelSpec
+from explain.services import offline_models_ensure
 from study.models import Study
 
 
@@ -52,10 +52,8 @@ class Command(BaseCommand):
             check.is_attention_check = True
             check.save(update_fields=["is_attention_check"])
             image_set_target_box(image=check, box=ATTENTION_BOX)
-        model, _ = ModelSpec.objects.get_or_create(
-            name="efficientnet-lite0",
-            defaults={"source": ModelSpec.Source.EFFICIENTNET_LITE0, "input_size": 224},
-        )
+        # Three real ImageNet models that ship as Python packages: a comparison with no network.
+        models = offline_models_ensure()
         study, created = Study.objects.get_or_create(
             slug=DEMO_SLUG,
             defaults={
@@ -66,10 +64,12 @@ class Command(BaseCommand):
                 "practice_trials": 1,
                 "attention_checks": 1,
                 "methods": ["integrated_gradients", "xrai"],
+                "template": Study.Template.COMPARE_MODELS,
             },
         )
-        study.model_specs.add(model)
+        study.model_specs.add(*models)
         verb = "Created" if created else "Found"
+        names = ", ".join(study.model_specs.order_by("name").values_list("name", flat=True))
         self.stdout.write(
-            f"{verb} study '{study.slug}' with {image_set.images.count()} images and model {model.name}"
+            f"{verb} study '{study.slug}' with {image_set.images.count()} images and models {names}"
         )
