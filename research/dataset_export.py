@@ -457,6 +457,8 @@ def scoring_recipe() -> dict:
         f"{CEILING_SPLITS}, rng=0) on the analysed maps of images with >= 2 of them; images.csv "
         "gives the split-half value and its Spearman-Brown correction",
         "human_coverage": f"share of the image's pixels where the human mean >= {PAINTED_LEVEL}",
+        "painted_level": PAINTED_LEVEL,
+        "ceiling_splits": CEILING_SPLITS,
         "csv_precision": "values are written with 6 significant digits",
     }
 
