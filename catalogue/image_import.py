@@ -42,6 +42,8 @@ from PIL import UnidentifiedImageError
 
 from catalogue.class_names import imagenet_class_names, model_vocabularies
 from catalogue.models import Image, ImageSet
+from catalogue.renditions import make_renditions
+from catalogue.services import image_renditions_write
 from catalogue.thumbnails import thumbnail_jpeg
 from config.storage import storage_error_message
 
@@ -530,6 +532,10 @@ def _save(image_set_name: str, candidates: list[_Candidate]) -> tuple[ImageSet, 
                 written.append(image.file.name)
                 image.thumbnail.save(f"{stem}.jpg", ContentFile(candidate.thumbnail), save=False)
                 written.append(image.thumbnail.name)
+                # Decoded again here rather than kept from _inspect: a thousand images'
+                # renditions would otherwise all sit in memory until the save.
+                with PILImage.open(io.BytesIO(candidate.source.content)) as picture:
+                    written += image_renditions_write(image, make_renditions(picture))
                 image.save()
     except BaseException:
         for name in written:

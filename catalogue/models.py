@@ -32,6 +32,9 @@ class Image(models.Model):
         null=True, blank=True, help_text="Binary PNG mask of the target region (attention checks)."
     )
     thumbnail = models.ImageField(upload_to="thumbnails/", blank=True, editable=False)
+    # What participants are shown (catalogue/renditions.py): [{"format", "width", "height",
+    # "name"}, ...], files in the default storage under renditions/. Empty: the original is shown.
+    renditions = models.JSONField(default=list, blank=True, editable=False)
     # Cue-conflict images (shape of one class, texture of another): class_index is the shape's.
     texture_class_index = models.IntegerField(
         null=True, blank=True, help_text="Cue-conflict images: the texture's ImageNet class index."

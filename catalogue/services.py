@@ -9,6 +9,7 @@ from PIL import Image as PILImage
 
 from analysis.codec import mask_png
 from catalogue.models import Image, ImageSet
+from catalogue.renditions import Rendition, make_renditions
 from catalogue.thumbnails import thumbnail_jpeg
 from config.storage import storage_error_message
 
@@ -34,6 +35,7 @@ def image_create(
             width, height = picture.size
             picture.load()  # verify() does not decode: a truncated file fails here
             thumbnail = thumbnail_jpeg(picture)
+            renditions = make_renditions(picture)
     except Exception as error:
         raise ValueError(f"{filename} is not a readable image: {error}") from None
     image = Image(
@@ -48,9 +50,11 @@ def image_create(
     try:
         image.file.save(f"{sha256[:16]}{Path(filename).suffix.lower()}", ContentFile(content), save=False)
         image.thumbnail.save(f"{sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
+        image_renditions_write(image, renditions)
     except OSError as error:  # e.g. a full disk: no row, and no file of this image left behind
-        if image.file.name:
-            image.file.storage.delete(image.file.name)
+        for name in (image.file.name, image.thumbnail.name):
+            if name:
+                image.file.storage.delete(name)
         raise OSError(error.errno, storage_error_message(error, filename)) from None
     image.save()
     return image
@@ -82,6 +86,9 @@ def image_fill_file_facts(image: Image) -> None:
             picture.load()
             thumbnail = thumbnail_jpeg(picture)
             image.thumbnail.save(f"{image.sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
+        if image.sha256 != previous_sha256 or not image.renditions:
+            picture.load()
+            image_renditions_write(image, make_renditions(picture))
 
 
 def image_thumbnail_fill(image: Image) -> None:
@@ -91,3 +98,48 @@ def image_thumbnail_fill(image: Image) -> None:
         thumbnail = thumbnail_jpeg(picture)
     image.thumbnail.save(f"{image.sha256[:16]}.jpg", ContentFile(thumbnail), save=False)
     image.save(update_fields=["thumbnail"])
+
+
+# Renditions are made when an image is added (image_create, the admin's upload), from the
+# picture already decoded there, so a participant is never the first to ask for one and no
+# request ever encodes an image; images stored before renditions existed get theirs from
+# `manage.py make_renditions` (scripts/start runs it) and are shown as the original until then.
+def image_renditions_fill(image: Image) -> None:
+    """Make (again) the display renditions of a stored image from its original file."""
+    with image.file.open("rb") as handle, PILImage.open(handle) as picture:
+        picture.load()
+        renditions = make_renditions(picture)
+    image_renditions_write(image, renditions)
+    image.save(update_fields=["renditions"])
+
+
+def image_renditions_write(image: Image, renditions: list[Rendition]) -> list[str]:
+    """Write the files under renditions/ and list them on the image (unsaved). Returns the
+    names this call wrote: a name is fixed by content and settings, so an existing file
+    already holds these bytes (another set's image with the same content) and is left as is.
+    On a failed write (a full disk), the files written so far are removed."""
+    storage = image.file.storage
+    entries, written = [], []
+    try:
+        for rendition in renditions:
+            name = f"renditions/{rendition.file_name(image.sha256)}"
+            if not storage.exists(name):
+                stored = storage.save(name, ContentFile(rendition.content))
+                if stored != name:  # written at the same moment by another import: keep one
+                    storage.delete(stored)
+                else:
+                    written.append(name)
+            entries.append(
+                {
+                    "format": rendition.format,
+                    "width": rendition.width,
+                    "height": rendition.height,
+                    "name": name,
+                }
+            )
+    except OSError:
+        for name in written:
+            storage.delete(name)
+        raise
+    image.renditions = entries
+    return written

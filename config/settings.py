@@ -45,7 +45,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # WhiteNoise serving collected, compressed files first (config/static_storage.py).
+    "config.static_storage.CollectedFirstWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -141,7 +142,14 @@ WHITENOISE_USE_FINDERS = True
 STORAGES = {
     # FileSystemStorage that removes a partly written file when a write fails (full disk).
     "default": {"BACKEND": "config.storage.CleanFileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # collectstatic (scripts/start, the Dockerfile) writes a .gz and a .br beside each text
+    # file, and WhiteNoise sends whichever the browser accepts. Not the Manifest variant:
+    # with hashed names every {% static %} needs a manifest entry, so a page would fail
+    # wherever collectstatic has not run (tests, the finders' fallback above) or a file is
+    # new, and the painter's ES modules import each other by plain relative names that
+    # Django's manifest does not rewrite. Files keep their names (WhiteNoise: max-age 60 s).
+    # config/static_storage.py: only files changed since the last collectstatic are compressed.
+    "staticfiles": {"BACKEND": "config.static_storage.IncrementalCompressedStaticFilesStorage"},
 }
 
 LOGIN_URL = "admin:login"

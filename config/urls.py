@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.contrib import admin
+from django.http import FileResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 
@@ -10,7 +12,18 @@ admin_login = rate_limited(
     "login", key=lambda request, **kwargs: client_ip(request), limit_setting="RATE_LIMIT_LOGINS_PER_MINUTE"
 )(admin.site.login)
 
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links (templates/base.html links the SVG)."""
+    response = FileResponse(
+        open(settings.BASE_DIR / "static" / "favicon.ico", "rb"), content_type="image/x-icon"
+    )
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("", lambda request: redirect("research_studies")),
     path("healthz", health.web_health, name="health_web"),
     path("healthz/worker", health.worker_health, name="health_worker"),

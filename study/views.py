@@ -146,6 +146,7 @@ def participant_home(request: HttpRequest, code: str) -> HttpResponse:
         "total": total,
     }
     context = {"study": study, "trial": trial, "total": total, "config": config}
+    context["image_sources"] = display_sources(code, trial)
     context["already_submitted"] = ALREADY_SUBMITTED in request.GET
     return render(request, "study/trial.html", context)
 
@@ -161,6 +162,55 @@ def participant_instructions(request: HttpRequest, code: str) -> HttpResponse:
     return render(
         request, "study/instructions.html", {"study": participant.study, "participant": participant}
     )
+
+
+# The stage's CSS width (annotations/css/painter.css): the column beside the toolbar, at most
+# 956 px, or the height left under the header times the aspect ratio; on phones the screen less
+# its margins, or 62 % of its height times the aspect ratio. The browser picks the rendition
+# that covers that many CSS pixels at its device pixel ratio.
+STAGE_SIZES = (
+    "(max-width: 820px) min(calc(100vw - 20px), calc(62vh * {w} / {h})), "
+    "min(956px, calc((100vh - 150px) * {w} / {h}))"
+)
+
+
+def display_sources(code: str, trial: Trial) -> dict | None:
+    """The trial image's renditions as srcset strings (WebP, JPEG) for the painter's
+    <picture>; None while the image has none (make_renditions): the original is shown."""
+    image = trial.image
+    if not image.renditions:
+        return None
+
+    def url(entry: dict) -> str:
+        return reverse("trial_image_rendition", args=[code, trial.pk, entry["name"].rsplit("/", 1)[-1]])
+
+    def srcset(format: str) -> str:
+        return ", ".join(f"{url(e)} {e['width']}w" for e in image.renditions if e["format"] == format)
+
+    largest_jpeg = max((e for e in image.renditions if e["format"] == "jpeg"), key=lambda e: e["width"])
+    return {
+        "webp": srcset("webp"),
+        "jpeg": srcset("jpeg"),
+        "src": url(largest_jpeg),
+        "sizes": STAGE_SIZES.format(w=image.width, h=image.height),
+    }
+
+
+@require_http_methods(["GET"])
+def trial_image_rendition(request: HttpRequest, code: str, trial_id: int, name: str) -> FileResponse:
+    """A display rendition of the trial's image. Its name holds the content hash and the
+    settings, so its bytes never change: cached for a year (private: the URL names a participant)."""
+    trial = get_object_or_404(Trial.objects.select_related("image"), pk=trial_id, participant__code=code)
+    entry = next((e for e in trial.image.renditions if e["name"].rsplit("/", 1)[-1] == name), None)
+    if entry is None:
+        raise Http404("no such rendition")
+    try:
+        handle = trial.image.file.storage.open(entry["name"], "rb")
+    except FileNotFoundError:
+        raise Http404("rendition file missing: run manage.py make_renditions") from None
+    response = FileResponse(handle, content_type="image/webp" if entry["format"] == "webp" else "image/jpeg")
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
 
 
 @require_http_methods(["GET"])

@@ -89,8 +89,10 @@ def test_the_command_imports_a_folder_with_labels_flags_boxes_and_a_texture_labe
     with PILImage.open(cat.thumbnail.open("rb")) as thumbnail:
         assert thumbnail.size == (160, 120)  # never enlarged
     assert cat.file.read() == gradient_image(seed=1)
-    # two images + two thumbnails, nothing else
-    assert len(media_files(media)) == 4
+    # two images, two thumbnails, and WebP + JPEG renditions: the cat at 160 px, the elephant at
+    # 480 and 600 px; nothing else
+    assert len(media_files(media)) == 10
+    assert sum("renditions" in path.parts for path in media_files(media)) == 6
 
 
 def test_the_command_imports_a_zip_skipping_duplicates_and_macos_files(media, tmp_path, db):

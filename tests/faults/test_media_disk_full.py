@@ -1,4 +1,4 @@
-"""The media disk full: MEDIA_ROOT on a 256 KiB tmpfs, filled to the last page.
+"""The media disk full: MEDIA_ROOT on a 512 KiB tmpfs, filled to the last page.
 
 Participants are not affected (their maps are stored in the database; the trial images are
 only read). Adding images fails with the words "the media disk is full", saves no row and
@@ -33,13 +33,14 @@ def _files(root: Path) -> dict[str, int]:
 
 @pytest.fixture
 def small_media(tmp_path, settings):
-    """MEDIA_ROOT on its own 256 KiB tmpfs, unmounted afterwards whatever happens."""
+    """MEDIA_ROOT on its own 512 KiB tmpfs (room for the images, their thumbnails and display
+    renditions), unmounted afterwards whatever happens."""
     if os.geteuid() != 0:
         pytest.fail("mounting a tmpfs for the full-disk test needs root")
     mount, umount = require_tool("mount"), require_tool("umount")
     media = tmp_path / "media"
     media.mkdir()
-    subprocess.run([mount, "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(media)], check=True)
+    subprocess.run([mount, "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(media)], check=True)
     try:
         settings.MEDIA_ROOT = media
         yield media
