@@ -442,3 +442,18 @@ def test_the_api_gives_each_models_resolved_preprocessing(api, published_study):
         0.5,
         0.5,
     ]
+
+
+def test_the_openapi_schema_documents_the_new_endpoints(db, tmp_path):
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    schema = target.read_text()
+    for path in (
+        "/api/studies/{slug}/dataset.zip",
+        "/api/studies/{slug}/participant-maps/",
+        "/api/studies/{slug}/participant-maps/{annotation_id}/",
+        "/api/studies/{slug}/participant-maps/{annotation_id}.png",
+        "/api/studies/{slug}/participant-maps/{annotation_id}.npy",
+    ):
+        assert f"  {path}:" in schema
+    assert "16-bit grayscale PNG" in schema and "preprocessing" in schema
