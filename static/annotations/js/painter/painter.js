@@ -2,7 +2,9 @@
  * cursor and keyboard shortcuts; what the trial page and the admin's target-region page share.
  *
  * Elements (by id): painter, painter-image, painter-canvas, brush-cursor, the tools of
- * templates/annotations/_painter_tools.html, submit, status and (optional) coverage. */
+ * templates/annotations/_painter_tools.html, submit, status and (optional) coverage; optional
+ * too, the zoom (templates/annotations/_painter_surface.html): painter-zoom (the transformed
+ * wrapper of the image and canvas), zoom-level and zoom-reset. */
 
 import { PaintMap } from "./paint_map.js";
 import { Overlay } from "./overlay.js";
@@ -10,6 +12,7 @@ import { History } from "./history.js";
 import { BrushCursor } from "./cursor.js";
 import { Tools } from "./tools.js";
 import { StrokeInput } from "./pointer.js";
+import { ZoomView } from "./zoom.js";
 import { encodePng16 } from "./png16.js";
 
 /** The painted share, rounded down (never shows "enough" before it is). */
@@ -77,11 +80,16 @@ export function createPainter(config, constants) {
     showImage: byId("show-image"),
     image: image,
   }, updateCursorSize, (opacity) => { overlay.setOpacity(opacity); overlay.redrawAll(); });
+  const zoomWrapper = byId("painter-zoom");
+  const zoom = zoomWrapper ?
+    new ZoomView(painterEl, zoomWrapper, byId("zoom-level"), byId("zoom-reset"), () => updateCursorSize()) : null;
   const input = new StrokeInput(canvas, paintMap, history, overlay, constants, {
     canStart: () => !busy && !locked,
     settings: () => tools.strokeSettings(),
     cursor: cursor,
     onCommit: changed,
+    onCancel: changed,
+    zoom: zoom,
   });
 
   function updateCursorSize() {
@@ -181,6 +189,7 @@ export function createPainter(config, constants) {
     get busy() { return busy; },
     get locked() { return locked; },
     get coverage() { return paintMap.coverage; },
+    get zoom() { return zoom ? zoom.scale : 1; },
     /** Whether a submission may start now (none in flight, no stroke in progress, enough paint). */
     readyToSubmit() { return !input.active && canSubmit(); },
     encodePng() { return encodePng16(paintMap.values, W, H); },
@@ -228,7 +237,7 @@ export function windowApi(painter, extra) {
     redo: painter.redo,
     clear: painter.clear,
   };
-  for (const name of ["strokes", "brushSize", "busy", "coverage"]) {
+  for (const name of ["strokes", "brushSize", "busy", "coverage", "zoom"]) {
     Object.defineProperty(api, name, { get: () => painter[name], enumerable: true });
   }
   return Object.defineProperties(api, extra || {});

@@ -2,7 +2,11 @@
  *
  * A stroke: {tool, size, strength, points: [[x, y, pressure], ...], pointer}, painted as its
  * points arrive (coalesced events included) and committed to the history when the pointer
- * lifts, with snapshots of the tiles it touched for undo. */
+ * lifts, with snapshots of the tiles it touched for undo.
+ *
+ * Touch: one finger paints; two fingers zoom and pan (options.zoom, a ZoomView) and never paint.
+ * A stroke begun by the first finger is taken back when the second lands (its tiles restored,
+ * nothing committed), and no finger paints again until all have lifted. */
 
 import { StrokeRenderer } from "./brush.js";
 
@@ -24,6 +28,7 @@ export class StrokeInput {
    * options.canStart(): whether a stroke may begin now (not busy, not locked).
    * options.settings(): {tool, size, strength} for a new stroke.
    * options.cursor: a BrushCursor. options.onCommit(): a stroke was added to the history.
+   * options.onCancel(): a stroke in progress was taken back. options.zoom: a ZoomView (optional).
    */
   constructor(canvas, paintMap, history, overlay, constants, options) {
     this.canvas = canvas;
@@ -33,6 +38,9 @@ export class StrokeInput {
     this.constants = constants;
     this.options = options;
     this.active = null; // {pointerId, stroke, renderer, tiles: Map index -> before}
+    this.touches = new Map(); // touch pointerId -> [clientX, clientY], while the finger is down
+    this.pinchIds = null; // the two fingers that zoom, while they do
+    this.gesture = false; // two fingers were down since the last time none was
     canvas.addEventListener("pointerdown", (event) => this.onPointerDown(event));
     canvas.addEventListener("pointermove", (event) => this.onPointerMove(event));
     canvas.addEventListener("pointerup", (event) => this.onPointerUp(event));
@@ -59,7 +67,32 @@ export class StrokeInput {
     this.active.renderer.add(point);
   }
 
+  /** Track fingers; true when this event belongs to a zoom gesture (and must not paint). */
+  touchDown(event) {
+    if (event.pointerType !== "touch" || !this.options.zoom) return false;
+    this.touches.set(event.pointerId, [event.clientX, event.clientY]);
+    // Every finger's moves and lift come here, wherever it goes (touch captures implicitly; this
+    // says so for browsers that do not).
+    try { this.canvas.setPointerCapture(event.pointerId); } catch (error) { /* synthetic pointer */ }
+    if (this.touches.size === 2 && !this.pinchIds) {
+      this.cancel();
+      this.gesture = true;
+      this.startPinch();
+    }
+    return this.gesture;
+  }
+
+  startPinch() {
+    const ids = Array.from(this.touches.keys()).slice(0, 2);
+    this.pinchIds = ids;
+    this.options.zoom.startPinch(this.touches.get(ids[0]), this.touches.get(ids[1]));
+  }
+
   onPointerDown(event) {
+    if (this.touchDown(event)) {
+      event.preventDefault();
+      return;
+    }
     if (this.active || !this.options.canStart()) return;
     if (event.pointerType === "mouse" && event.button !== 0) return;
     if (!event.isPrimary) return;
@@ -86,6 +119,14 @@ export class StrokeInput {
   }
 
   onPointerMove(event) {
+    if (this.touches.has(event.pointerId)) {
+      this.touches.set(event.pointerId, [event.clientX, event.clientY]);
+      if (this.pinchIds && this.pinchIds.indexOf(event.pointerId) >= 0) {
+        event.preventDefault();
+        this.options.zoom.movePinch(this.touches.get(this.pinchIds[0]), this.touches.get(this.pinchIds[1]));
+        return;
+      }
+    }
     this.options.cursor.move(event);
     if (!this.active || event.pointerId !== this.active.pointerId) return;
     event.preventDefault();
@@ -96,12 +137,29 @@ export class StrokeInput {
   }
 
   onPointerUp(event) {
+    if (this.touches.delete(event.pointerId)) {
+      if (this.pinchIds && this.pinchIds.indexOf(event.pointerId) >= 0) {
+        this.pinchIds = null;
+        this.options.zoom.endPinch();
+        if (this.touches.size >= 2) this.startPinch(); // a third finger takes over
+      }
+      if (this.touches.size === 0) this.gesture = false;
+    }
     if (!this.active || event.pointerId !== this.active.pointerId) return;
     if (event.type === "pointerup") {
       this.addPoint(this.imagePoint(event, this.canvas.getBoundingClientRect()));
     }
     this.finish();
     if (event.pointerType !== "mouse" && event.pointerType !== "pen") this.options.cursor.hide();
+  }
+
+  /** Take back the stroke in progress (if any): its tiles as they were, nothing committed. */
+  cancel() {
+    if (!this.active) return;
+    const active = this.active;
+    this.active = null;
+    active.tiles.forEach((before, index) => this.history.writeTile(index, before));
+    if (this.options.onCancel) this.options.onCancel();
   }
 
   /** End the stroke in progress (if any) and commit it. */
