@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -140,9 +141,9 @@ def _rebuilt_means(archive: zipfile.ZipFile) -> dict[str, tuple[np.ndarray, list
     return rebuilt
 
 
-def _metric(name: str, model: np.ndarray, human: np.ndarray, settings: dict) -> float:
+def _metric(name: str, model: np.ndarray, human: np.ndarray, scoring: dict) -> float:
     """The platform's metric ``name`` from analysis.metrics, with the manifest's settings."""
-    k = settings["binarise_k"]
+    k = scoring["binarise_k"]
     if name == "auc_borji":
         return metrics.auc_borji(
             model,
@@ -164,7 +165,7 @@ def _metric(name: str, model: np.ndarray, human: np.ndarray, settings: dict) -> 
         "nss": lambda s, h: metrics.nss(s, h, k),
         "auc_judd": lambda s, h: metrics.auc_judd(s, h, k),
         "emd": lambda s, h: metrics.emd(
-            s, h, grid=settings["emd_grid"], match_histogram=settings["emd_match_histogram"]
+            s, h, grid=scoring["emd_grid"], match_histogram=scoring["emd_match_histogram"]
         ),
     }
     return plain[name](model, human)
@@ -195,7 +196,7 @@ def test_the_zip_rebuilds_every_human_mean_exactly(published_study):
 def test_the_zip_rebuilds_every_agreement_number(published_study):
     archive = _export(published_study)
     manifest = json.loads(archive.read("manifest.json"))
-    settings = manifest["scoring"]["settings"]
+    scoring = manifest["scoring"]["settings"]
     means = {name: mean for name, (mean, _) in _rebuilt_means(archive).items()}
     files = {
         (row["image"], row["model"], row["method"], row["target_class"]): (row["file"], int(row["map_id"]))
@@ -210,7 +211,7 @@ def test_the_zip_rebuilds_every_agreement_number(published_study):
         human = means[row["original"] or row["image"]]
         file, map_id = files[(row["image"], row["model"], row["method"], row["target_class"])]
         model = np.load(io.BytesIO(archive.read(file)))
-        value = _metric(row["metric"], resize_map(model, human.shape), human, settings)
+        value = _metric(row["metric"], resize_map(model, human.shape), human, scoring)
         assert value == pytest.approx(float(row["value"]), rel=CSV_DIGITS, abs=1e-12), row
         worst_csv = max(worst_csv, abs(value - float(row["value"])) / max(abs(value), 1e-300))
         full = platform[map_id][list(METRICS).index(row["metric"])]
@@ -351,12 +352,17 @@ def test_the_filters_choose_the_maps_of_the_means(published_study):
     assert all(row["analysed"] == "False" for row in _table(archive, "participant_maps.csv"))
 
 
-def test_the_readme_loader_runs_on_the_zip(published_study, tmp_path, monkeypatch):
-    """The loader printed in the data set's README (and in the project README) works as written."""
-    path = tmp_path / "STUDY-dataset.zip"
-    with open(path, "wb") as handle:
+@pytest.mark.parametrize("readme", ["data set", "project"])
+def test_the_readme_loaders_run_on_the_zip(published_study, tmp_path, monkeypatch, readme):
+    """The loaders printed in the data set's README and in the project README work as written."""
+    if readme == "data set":
+        text, name = dataset_export.DATASET_README, "STUDY-dataset.zip"
+    else:
+        text = (settings.BASE_DIR / "README.md").read_text().split("### Data set ZIP", 1)[1]
+        name = "demo-dataset.zip"
+    with open(tmp_path / name, "wb") as handle:
         write_dataset_zip(study=published_study, out=handle)
-    code = re.search(r"```python\n(.*?)```", dataset_export.DATASET_README, re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(code, namespace)  # its own assert compares the rebuilt mean with the stored one
