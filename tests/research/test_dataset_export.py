@@ -149,9 +149,9 @@ def _metric(name: str, model: np.ndarray, human: np.ndarray, scoring: dict) -> f
             model,
             human,
             k,
-            n_splits=settings["borji_splits"],
-            step=settings["borji_step"],
-            rng=settings["seed"],
+            n_splits=scoring["borji_splits"],
+            step=scoring["borji_step"],
+            rng=scoring["seed"],
         )
     top = re.fullmatch(r"top(\d+)_(iou|dice)", name)
     if top:
