@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,7 +24,7 @@ from research import inputs, selectors
 from research.api import serializers
 from research.dataset_export import annotation_png16, write_dataset_zip
 from research.exports import model_map_file_names, safe_file_stem, write_study_zip
-from research.forms import AnalysisFilterForm
+from research.forms import COUNT_VALUES, FLAG_VALUES, AnalysisFilterForm
 from study.models import Study
 
 NPY_MEDIA_TYPE = "application/x-npy"
@@ -34,7 +35,8 @@ FILTER_PARAMETERS = [
     OpenApiParameter(
         "exclude_flagged",
         bool,
-        description="Leave out participants flagged by an attention check (1/true).",
+        description="Leave out participants flagged by an attention check (1, true, yes or on; "
+        "0, false, no, off or absent: not; anything else is a 400).",
     ),
     OpenApiParameter(
         "min_annotations",
@@ -45,7 +47,8 @@ FILTER_PARAMETERS = [
         "include_flagged_maps",
         bool,
         description="Include maps the server flagged at submission (blank, too fast, strokes that do "
-        "not match the map, an impossible timeout); left out by default (1/true).",
+        "not match the map, an impossible timeout); left out by default (1, true, yes or on to include; "
+        "anything but those and 0, false, no, off is a 400).",
     ),
 ]
 
@@ -280,7 +283,7 @@ class ParticipantMapListView(APIView):
     def get(self, request: Request, slug: str) -> Response:
         study = _study(slug)
         filters = _filters(request)
-        annotations = _study_annotations(study).defer("map_png", "strokes", "focus_events")
+        annotations = _study_annotations(study).defer("map_png", "focus_events")
         context = {"request": request, "study": study, "analysed_ids": _analysed_ids(study, filters)}
         return Response(serializers.ParticipantMapSerializer(annotations, many=True, context=context).data)
 
@@ -354,4 +357,41 @@ class StudyDatasetView(APIView):
         archive.seek(0)
         return FileResponse(
             archive, as_attachment=True, filename=f"{study.slug}-dataset.zip", content_type="application/zip"
+        )
+
+
+class ApiIndexView(APIView):
+    """What the API offers: every endpoint's address, and where the schema and its viewers
+    are. Public, as the schema is: it describes the endpoints, the data need a token."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="The API's endpoints and the schema and documentation addresses",
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        from research.api.urls import urlpatterns  # the URLconf imports this module
+
+        prefix = reverse("api:index")
+        endpoints = [
+            {"name": pattern.name, "url": prefix + str(pattern.pattern)}
+            for pattern in urlpatterns
+            if pattern.name not in ("index", "schema", "docs", "redoc")
+        ]
+        return Response(
+            {
+                "title": "Saliency study platform API",
+                "authentication": "Send 'Authorization: Token KEY' (manage.py api_token --username U) "
+                "or use a staff session; the endpoints below need one.",
+                "filters": {
+                    "parameters": [name for name in AnalysisFilterForm.base_fields if name != "hierarchical"],
+                    "values": {"exclude_flagged, include_flagged_maps": FLAG_VALUES, "min_annotations": COUNT_VALUES},
+                    "bad_value": "a 400 whose body names the parameter: {parameter: [message]}",
+                },
+                "schema": request.build_absolute_uri(reverse("api:schema")),
+                "docs": request.build_absolute_uri(reverse("api:docs")),
+                "redoc": request.build_absolute_uri(reverse("api:redoc")),
+                "endpoints": endpoints,
+            }
         )
