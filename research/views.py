@@ -3,11 +3,11 @@
 import io
 import tempfile
 import time
+from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,7 +25,7 @@ from explain.services import compute_job_cancel, compute_job_retry
 from research import exports, inputs, selectors, shortcut_selectors, variant_selectors
 from research.dataset_export import write_dataset_zip
 from research.exports import write_agreement_csv, write_image_csv, write_participant_csv, write_study_zip
-from research.forms import AnalysisFilterForm
+from research.forms import AnalysisFilterForm, BadParameters
 from research.scores import participant_draws, study_scores
 from study import services
 from study.models import Participant, Study
@@ -37,12 +37,34 @@ def study_list(request: HttpRequest) -> HttpResponse:
 
 
 def _filters(request: HttpRequest) -> inputs.AnalysisFilters:
-    """The results page's filters, for its exports and pictures; a malformed one is a 400,
-    not a silently unfiltered file."""
-    form = AnalysisFilterForm(request.GET)
-    if not form.is_valid():
-        raise BadRequest(form.errors.as_text())
-    return form.filters()
+    """The results page's filters, for its exports and pictures; a malformed one is a 400
+    naming it (BadParameters), not a silently unfiltered file."""
+    return AnalysisFilterForm(request.GET).checked_filters()
+
+
+def refuses_bad_parameters(*, page: bool = False):
+    """A view whose query parameters may be refused (BadParameters): a 400 that names each bad
+    one and the values it takes, as a page (``page``) or as plain text (downloads, pictures)."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            try:
+                return view(request, *args, **kwargs)
+            except BadParameters as error:
+                if not page:
+                    text = "\n".join(["Bad request:", *error.lines()]) + "\n"
+                    return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+                context = {
+                    "errors": error.lines(),
+                    "study": Study.objects.filter(slug=kwargs.get("slug")).first(),
+                    "filter_form": AnalysisFilterForm(request.GET) if error.filters else None,
+                }
+                return render(request, "research/bad_parameters.html", context, status=400)
+
+        return wrapper
+
+    return decorate
 
 
 def _inline_svg(svg: bytes) -> str:
@@ -51,11 +73,12 @@ def _inline_svg(svg: bytes) -> str:
 
 
 @staff_member_required
+@refuses_bad_parameters(page=True)
 def study_results(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     filter_form = AnalysisFilterForm(request.GET)
-    filters = filter_form.filters()
-    hierarchical = filter_form.is_valid() and filter_form.cleaned_data["hierarchical"]
+    filters = filter_form.checked_filters()
+    hierarchical = filter_form.cleaned_data["hierarchical"]
     # each image's numbers are computed once per state of its data; a long first computation
     # is spread over several reloads of a progress page instead of one request that times out
     started, budget = time.monotonic(), settings.RESULTS_TIME_BUDGET_S
@@ -209,6 +232,7 @@ def _csv_response(text: str, filename: str) -> HttpResponse:
 
 
 @staff_member_required
+@refuses_bad_parameters()
 def agreement_csv(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     buffer = io.StringIO()
@@ -217,6 +241,7 @@ def agreement_csv(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @staff_member_required
+@refuses_bad_parameters()
 def images_csv(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     buffer = io.StringIO()
@@ -233,6 +258,7 @@ def participants_csv(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @staff_member_required
+@refuses_bad_parameters()
 def study_zip(request: HttpRequest, slug: str) -> FileResponse:
     study = get_object_or_404(Study, slug=slug)
     filters = _filters(request)
@@ -246,6 +272,7 @@ def study_zip(request: HttpRequest, slug: str) -> FileResponse:
 
 
 @staff_member_required
+@refuses_bad_parameters()
 def study_dataset_zip(request: HttpRequest, slug: str) -> FileResponse:
     """The data set to publish: stimuli, every painted map and stroke log, model maps, tables."""
     study = get_object_or_404(Study, slug=slug)
@@ -280,6 +307,7 @@ def image_thumbnail(request: HttpRequest, image_id: int) -> HttpResponse:
 
 
 @staff_member_required
+@refuses_bad_parameters()
 def human_mean_png(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
@@ -299,6 +327,7 @@ def _region_percent(percent: int) -> int:
 
 
 @staff_member_required
+@refuses_bad_parameters()
 def human_region_png(request: HttpRequest, slug: str, image_id: int, percent: int) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
@@ -328,11 +357,12 @@ REVIEW_DONE = {"flag": "flagged", "unflag": "unflagged", "exclude": "excluded", 
 
 def _review_show(value: str) -> str:
     if value not in selectors.REVIEW_FILTERS:
-        raise BadRequest(f"show must be one of {', '.join(selectors.REVIEW_FILTERS)}")
+        raise BadParameters({"show": [f"{value!r} is not one of {', '.join(selectors.REVIEW_FILTERS)}"]})
     return value
 
 
 @staff_member_required
+@refuses_bad_parameters(page=True)
 def study_review(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     show = _review_show(request.GET.get("show", "all"))
@@ -352,6 +382,7 @@ def study_review(request: HttpRequest, slug: str) -> HttpResponse:
 
 @staff_member_required
 @require_POST
+@refuses_bad_parameters(page=True)
 def participant_review_action(request: HttpRequest, slug: str, participant_id: int) -> HttpResponse:
     """Flag, unflag, exclude (with a reason) or include one participant; back to their card."""
     participant = get_object_or_404(Participant, pk=participant_id, study__slug=slug)

@@ -7,6 +7,7 @@ from research.api import views
 app_name = "api"
 
 urlpatterns = [
+    path("", views.ApiIndexView.as_view(), name="index"),
     path("studies/", views.StudyListView.as_view(), name="studies"),
     path("studies/<slug:slug>/", views.StudyDetailView.as_view(), name="study"),
     path("studies/<slug:slug>/images/", views.StudyImagesView.as_view(), name="images"),

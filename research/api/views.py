@@ -386,7 +386,10 @@ class ApiIndexView(APIView):
                 "or use a staff session; the endpoints below need one.",
                 "filters": {
                     "parameters": [name for name in AnalysisFilterForm.base_fields if name != "hierarchical"],
-                    "values": {"exclude_flagged, include_flagged_maps": FLAG_VALUES, "min_annotations": COUNT_VALUES},
+                    "values": {
+                        "exclude_flagged, include_flagged_maps": FLAG_VALUES,
+                        "min_annotations": COUNT_VALUES,
+                    },
                     "bad_value": "a 400 whose body names the parameter: {parameter: [message]}",
                 },
                 "schema": request.build_absolute_uri(reverse("api:schema")),

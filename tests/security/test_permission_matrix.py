@@ -309,6 +309,8 @@ API = {
         ),
     ],
     # The schema and its viewers describe the endpoints only: public by decision (settings).
+    # The index lists the endpoints and the schema's addresses: public, as the schema is.
+    "api/": [get("index", lambda w: "/api/", everyone(200))],
     "api/schema/": [get("schema", lambda w: "/api/schema/", everyone(200))],
     "api/docs/": [get("Swagger UI", lambda w: "/api/docs/", everyone(200))],
     "api/redoc/": [get("Redoc", lambda w: "/api/redoc/", everyone(200))],
