@@ -112,6 +112,7 @@ MAP_COLUMNS = [
 
 MODEL_MAP_COLUMNS = [
     "file",
+    "ranks_file",  # XRAI: int32 (H,W) ranked regions, 1 = most important; empty for other methods
     "map_id",
     "image",
     "model",
@@ -345,10 +346,15 @@ def _write_model_maps(archive: _Archive, study: Study, images: list) -> tuple[li
     files = model_map_file_names(saliency_maps)
     entries, rows = [], []
     for saliency_map in saliency_maps:
-        array = SaliencyMap.objects.only("map_npy").get(pk=saliency_map.pk).map_array()
+        stored = SaliencyMap.objects.only("map_npy", "ranks_npy").get(pk=saliency_map.pk)
+        array = stored.map_array()
         path = archive.add(files[saliency_map.pk], codec.npy_bytes(array))
+        ranks = ""
+        if stored.ranks_npy is not None:  # XRAI's ranked regions, as stored
+            ranks = archive.add(path.removesuffix(".npy") + "__ranks.npy", bytes(stored.ranks_npy))
         entry = {
             "file": path,
+            "ranks_file": ranks,
             "map_id": saliency_map.pk,
             "image": saliency_map.image.name,
             "scored_against": names[originals[saliency_map.image_id]],
@@ -556,6 +562,7 @@ human/IMAGE.npy           float32 (H,W): the human mean used by every number (se
                           "human_map_normalisation")
 human/IMAGE.png           the same, 16-bit grayscale, round(mean x 65535) (a preview; use the .npy)
 models/IMAGE__MODEL__METHOD[__targetK].npy   float32 model map at the model's input resolution
+models/IMAGE__MODEL__xrai[__targetK]__ranks.npy   XRAI's ranked regions (int32, 1 = most important)
 model_maps.csv            one row per model map: file, ids, target class, shape, parameters
 predictions.csv           each model's top-5 classes per image
 agreement.csv             image x model x method x metric (the results page's download)
@@ -590,7 +597,7 @@ A stroke log is a list of `{"tool": "brush"|"eraser", "size": diameter px, "stre
 (manifest "brush") from an empty map gives the painted map.
 
 ## model_maps.csv, predictions.csv
-file, map_id, image, model, method, target_class, height, width, params_hash, params (JSON,
+file, ranks_file, map_id, image, model, method, target_class, height, width, params_hash, params (JSON,
 every parameter of the method), weights_sha256, runtime_s, device. predictions.csv: image,
 model, rank (1-5), class_index, class_name, probability, weights_sha256. Each model's input
 preprocessing (resolved mean and std, input size, resize rule) is in manifest "models".

@@ -41,6 +41,12 @@ from tests.research.conftest import _join, _make_current, _upload, model_map
 CSV_DIGITS = 5e-6  # the CSVs keep 6 significant digits: half a unit in the 6th
 
 
+def _ranks(seed: int) -> np.ndarray:
+    """XRAI-like ranked regions: 16 blocks of 56x56 px numbered 1-16 in a random order."""
+    order = np.random.default_rng(seed).permutation(16).reshape(4, 4) + 1
+    return np.kron(order, np.ones((56, 56), np.int32)).astype(np.int32)
+
+
 def _png8(values: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     PILImage.fromarray(values).save(buffer, format="PNG")
@@ -97,6 +103,7 @@ def published_study(study, default_model) -> Study:
                 params=params,
                 params_hash=params_hash(params),
                 map_npy=SaliencyMap.encode(model_map(seed)),
+                ranks_npy=SaliencyMap.encode(_ranks(seed)) if method == "xrai" else None,
                 runtime_s=1.25,
                 device="cpu",
                 versions={"torch": "test"},
@@ -315,6 +322,12 @@ def test_every_file_is_listed_with_its_checksum_and_the_stimuli_are_the_original
         assert hashlib.sha256(archive.read(row["file"])).hexdigest() == row["sha256"] == image.sha256
     roles = {row["image"]: (row["role"], row["variant_of"]) for row in stimuli}
     assert roles["img3"] == ("practice", "") and roles["img0__gaussian_noise-2"] == ("variant", "img0")
+    for row in _table(archive, "model_maps.csv"):
+        if row["method"] == "xrai":
+            stored = SaliencyMap.objects.get(pk=row["map_id"]).ranks_array()
+            assert np.array_equal(np.load(io.BytesIO(archive.read(row["ranks_file"]))), stored)
+        else:
+            assert row["ranks_file"] == ""
     predictions = _table(archive, "predictions.csv")
     assert [(row["image"], row["rank"], row["class_name"]) for row in predictions][0] == (
         "img1",
