@@ -76,7 +76,8 @@ class ModelSpecForm(forms.ModelForm):
                     raise ValueError(
                         "this source needs a weights file (torchvision, timm: or pretrained weights by name)"
                     )
-                services.model_spec_check(candidate, weights_path=weights_path)
+                loaded = services.model_spec_check(candidate, weights_path=weights_path)
+            self.instance.weights_sha256 = loaded.weights_sha256
         except ValueError as error:
             message = str(error)
             field = next((name for name in _FIELD_OF_ERROR if message.startswith(name)), None)

@@ -98,7 +98,7 @@ def download_checkpoint(url: str, destination: Path) -> Path:
     return destination
 
 
-def _cached_or_downloaded(url: str) -> Path:
+def cached_or_downloaded(url: str) -> Path:
     directory = torch_checkpoints_dir()
     file = os.path.basename(urlparse(url).path)
     cached = directory / file
@@ -161,7 +161,7 @@ def torchvision_preprocessing(architecture: str, weights_name: str) -> Preproces
 
 
 def torchvision_weights_file(architecture: str, weights_name: str) -> Path:
-    return _cached_or_downloaded(torchvision_weights(architecture, weights_name).url)
+    return cached_or_downloaded(torchvision_weights(architecture, weights_name).url)
 
 
 def build_torchvision_pretrained(architecture: str, weights_name: str, num_classes: int):
@@ -177,14 +177,25 @@ def build_torchvision_pretrained(architecture: str, weights_name: str, num_class
             "(empty class_names means the 1000 ImageNet classes)"
         )
     file = torchvision_weights_file(architecture, weights_name)
-    kwargs = {"aux_logits": False} if architecture in ("inception_v3", "googlenet") else {}
     try:
-        model = torchvision.models.get_model(architecture, weights=weights, progress=False, **kwargs)
+        model = torchvision.models.get_model(architecture, weights=weights, progress=False)
     except RuntimeError as error:  # a cached file that is not these weights
         raise ValueError(
             f"the cached file {file} does not fit {architecture}: {str(error).splitlines()[0][:300]}"
         ) from None
+    _drop_auxiliary_classifiers(model)
     return model.eval(), file
+
+
+def _drop_auxiliary_classifiers(model: torch.nn.Module) -> None:
+    """Inception-v3's and GoogLeNet's training-only side heads: predictions never use them.
+    (Their builders refuse aux_logits=False together with weights, so they go afterwards.)"""
+    for flag, heads in (("aux_logits", ("AuxLogits", "aux1", "aux2")),):
+        if getattr(model, flag, False):
+            setattr(model, flag, False)
+            for head in heads:
+                if hasattr(model, head):
+                    setattr(model, head, None)
 
 
 # timm ---------------------------------------------------------------------------------------
@@ -250,7 +261,7 @@ def timm_weights_file(architecture: str, tag: str = "") -> Path:
     or in torch's cache for weights timm publishes only by URL."""
     cfg = timm_pretrained_cfg(architecture, tag)
     if not cfg.hf_hub_id:
-        return _cached_or_downloaded(cfg.url)
+        return cached_or_downloaded(cfg.url)
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     repo, revision = _hub_repo(cfg)
