@@ -117,16 +117,14 @@ def test_pinch_zooms_and_never_paints(live_server, study, browser):  # noqa: F81
     try:
         start(page, live_server)
         cdp = context.new_cdp_session(page)
-        reset = page.locator("#zoom-reset")
-        playwright_sync.expect(reset).to_be_disabled()
         # a stroke begun by one finger is taken back whole when the second lands
         pinch(page, cdp, centre_of(stage_box(page)), 40, 300, first_alone=True)
+        assert not page_map(page).any()
+        assert page.evaluate("window.painter.strokes.length") == 0
         scale = shown_scale(page)
         print(f"scale after a 40 -> 300 px pinch: {scale:.3f}")
         assert scale >= 4
         assert page.evaluate("window.painter.zoom") == pytest.approx(scale, rel=1e-3)
-        assert not page_map(page).any()
-        assert page.evaluate("window.painter.strokes.length") == 0
         assert page.evaluate("window.painter.coverage") == 0
         playwright_sync.expect(page.locator("#coverage")).to_have_text(
             re.compile(r"^Painted: 0 % of the image")
@@ -142,6 +140,8 @@ def test_pinch_zooms_and_never_paints(live_server, study, browser):  # noqa: F81
         pinch(page, cdp, centre_of(stage_box(page)), 60, 150)
         assert shown_scale(page) > 2
         # Reset zoom is a real button: the keyboard reaches it
+        reset = page.locator("#zoom-reset")
+        playwright_sync.expect(reset).to_be_enabled()
         reset.focus()
         page.keyboard.press("Enter")
         assert shown_scale(page) == pytest.approx(1, abs=1e-3)
@@ -309,5 +309,42 @@ def test_submit_and_coverage_are_on_screen(live_server, study, portrait_study, b
             )
         # the image is as large as the room allows: at least 60 % of the width or the height
         assert stage["width"] >= 0.6 * viewport["width"] or stage["height"] >= 0.45 * viewport["height"]
+    finally:
+        context.close()
+
+
+def test_zoomed_image_loads_a_sharper_rendition(live_server, transactional_db, default_model, browser):  # noqa: F811
+    """The displayed image is a rendition (srcset) sized for the unzoomed stage; zoomed in, the
+    page asks for the one the zoomed size needs, and shows it."""
+    image_set = ImageSet.objects.create(name="large set")
+    image_create(
+        image_set=image_set,
+        name="large",
+        content=gradient_image(1000, 750, seed=3),
+        filename="large.png",
+        class_index=285,
+        class_name="Egyptian cat",
+    )
+    study = Study.objects.create(
+        slug="large-study", title="Large", image_set=image_set, trials_per_participant=1
+    )
+    study.model_specs.add(default_model)
+    context, page = phone_page(browser, {**PHONE, "device_scale_factor": 1})
+    try:
+        start(page, live_server, "/s/large-study/?PROLIFIC_PID=big&STUDY_ID=s1&SESSION_ID=x1")
+        shown = "() => document.getElementById('painter-image').currentSrc"
+        page.wait_for_function(f"() => ({shown})().includes('-480w-')")  # 370 CSS px at 1x
+        pinch(
+            page,
+            cdp=context.new_cdp_session(page),
+            centre=centre_of(stage_box(page)),
+            start_gap=50,
+            end_gap=200,
+        )
+        page.wait_for_function(f"() => ({shown})().includes('-1000w-')")  # 4 x 370 = 1480 CSS px: the largest
+        page.wait_for_function("() => document.getElementById('painter-image').complete")
+        # (a srcset image's natural width is its `sizes`: the zoomed stage, 4 x 370 CSS px)
+        assert page.evaluate("document.getElementById('painter-image').naturalWidth") == 1480
+        assert not page_map(page).any()
     finally:
         context.close()

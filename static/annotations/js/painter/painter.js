@@ -82,7 +82,8 @@ export function createPainter(config, constants) {
   }, updateCursorSize, (opacity) => { overlay.setOpacity(opacity); overlay.redrawAll(); });
   const zoomWrapper = byId("painter-zoom");
   const zoom = zoomWrapper ?
-    new ZoomView(painterEl, zoomWrapper, byId("zoom-level"), byId("zoom-reset"), () => updateCursorSize()) : null;
+    new ZoomView(painterEl, zoomWrapper, byId("zoom-level"), byId("zoom-reset"), () => updateCursorSize(), image) :
+    null;
   const input = new StrokeInput(canvas, paintMap, history, overlay, constants, {
     canStart: () => !busy && !locked,
     settings: () => tools.strokeSettings(),

@@ -17,11 +17,15 @@ function clamp(value, low, high) {
 export class ZoomView {
   /**
    * stage: the element that clips (#painter); wrapper: the transformed element inside it;
-   * levelEl, resetButton: optional indicator and button; onChange(scale): after every change.
+   * levelEl, resetButton: optional indicator and button; onChange(scale): after every change;
+   * image: the <img> (optional), whose srcset rendition follows the zoom (sharpen).
    */
-  constructor(stage, wrapper, levelEl, resetButton, onChange) {
+  constructor(stage, wrapper, levelEl, resetButton, onChange, image) {
     this.stage = stage;
     this.wrapper = wrapper;
+    this.image = image || null;
+    this.sizedFor = 0; // the widest display (CSS px) the image's `sizes` has asked for
+    this.sharpenTimer = 0;
     this.levelEl = levelEl;
     this.resetButton = resetButton;
     this.onChange = onChange;
@@ -107,6 +111,23 @@ export class ZoomView {
 
   endPinch() {
     this.pinch = null;
+    this.sharpen();
+  }
+
+  /** A zoomed image asks for the rendition its zoomed size needs (where the page offers a
+   *  srcset): `sizes` follows the largest zoom yet, and never shrinks (no swapping back). */
+  sharpen() {
+    const img = this.image;
+    if (!img || !img.srcset || this.scale <= 1) return;
+    const wanted = Math.ceil(this.stage.clientWidth * this.scale);
+    if (wanted <= this.sizedFor) return;
+    this.sizedFor = wanted;
+    const sizes = wanted + "px";
+    const picture = img.parentElement;
+    if (picture && picture.tagName === "PICTURE") {
+      for (const source of picture.querySelectorAll("source")) source.sizes = sizes;
+    }
+    img.sizes = sizes;
   }
 
   /** Ctrl + wheel (what a trackpad pinch sends on desktop) zooms at the pointer; a plain wheel
@@ -117,5 +138,7 @@ export class ZoomView {
     const anchor = this.local(event.clientX, event.clientY);
     const delta = event.deltaMode === 1 ? event.deltaY * 16 : event.deltaY;
     this.setView(this.scale * Math.exp(-delta / 200), this.pointAt(anchor), anchor);
+    window.clearTimeout(this.sharpenTimer);
+    this.sharpenTimer = window.setTimeout(() => this.sharpen(), 250);
   }
 }
