@@ -1,20 +1,36 @@
 """The admin action "Generate corruption variants" (on images and on image sets): an
-intermediate page to choose corruptions and severities, then one service call."""
+intermediate page to choose corruptions and severities, then one service call.
+
+The corruptions (scipy.signal, scipy.ndimage, numba: about 1-3 s) are imported when the page
+or the action is used, not with this module: every process that sets Django up (the web
+servers, the workers, each management command) imports the admin modules."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
-from catalogue.corruptions import CORRUPTIONS, SEVERITIES
 from catalogue.models import Image, ImageSet
-from catalogue.variants import DEFAULT_CORRUPTIONS, image_set_variants_create, image_variants_create
+
+SEVERITIES = (1, 2, 3, 4, 5)  # ImageNet-C's; catalogue.corruptions checks a severity it is given
+
+
+def _corruption_choices() -> list[tuple[str, str]]:
+    from catalogue.corruptions import CORRUPTIONS
+
+    return [(name, name.replace("_", " ")) for name in CORRUPTIONS]
+
+
+def _default_corruptions() -> list[str]:
+    from catalogue.variants import DEFAULT_CORRUPTIONS
+
+    return list(DEFAULT_CORRUPTIONS)
 
 
 class VariantsForm(forms.Form):
     corruptions = forms.MultipleChoiceField(
-        choices=[(name, name.replace("_", " ")) for name in CORRUPTIONS],
-        initial=list(DEFAULT_CORRUPTIONS),
+        choices=_corruption_choices,
+        initial=_default_corruptions,
         widget=forms.CheckboxSelectMultiple,
     )
     severities = forms.TypedMultipleChoiceField(
@@ -28,6 +44,8 @@ class VariantsForm(forms.Form):
 
 
 def _create(queryset, data) -> int:
+    from catalogue.variants import image_set_variants_create, image_variants_create
+
     arguments = {"corruptions": data["corruptions"], "severities": data["severities"], "seed": data["seed"]}
     if queryset.model is ImageSet:
         return sum(len(image_set_variants_create(image_set=s, **arguments)) for s in queryset)

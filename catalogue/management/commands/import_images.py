@@ -7,6 +7,9 @@ from catalogue.image_import import ImageImportError, import_images, read_labels_
 
 
 class Command(BaseCommand):
+    # No system checks: they import every view and the API's schema code (about 2 s of start-up);
+    # manage.py check, migrate and the servers run them.
+    requires_system_checks = []
     help = (
         "Add the images of a folder or a ZIP to an image set (created if missing), with labels "
         "from a CSV checked against a model's class names. Nothing is saved if anything is wrong."

@@ -5,6 +5,9 @@ from research.management import export_options
 
 
 class Command(BaseCommand):
+    # No system checks: they import every view and the API's schema code (about 2 s of start-up);
+    # manage.py check, migrate and the servers run them.
+    requires_system_checks = []
     help = (
         "Write the images CSV of a study: per image x model x method, the analysed maps, the "
         "human map's coverage, the split-half noise ceiling and the Spearman raw and normalised."

@@ -5,6 +5,9 @@ from research.management import export_options
 
 
 class Command(BaseCommand):
+    # No system checks: they import every view and the API's schema code (about 2 s of start-up);
+    # manage.py check, migrate and the servers run them.
+    requires_system_checks = []
     help = (
         "Write the participant x image CSV of a study: recruiter ids, trial kind and status, time on "
         "task, focus events, coverage, attention-check outcome, flags."

@@ -5,6 +5,9 @@ from research.management import export_options
 
 
 class Command(BaseCommand):
+    # No system checks: they import every view and the API's schema code (about 2 s of start-up);
+    # manage.py check, migrate and the servers run them.
+    requires_system_checks = []
     help = (
         "Write a study's ZIP: mean human maps (16-bit PNG and NPY), every model map (NPY), the "
         "agreement and participant CSVs, and manifest.json with all parameters."

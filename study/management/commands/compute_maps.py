@@ -23,6 +23,9 @@ def progress_line(progress: dict) -> str:
 
 
 class Command(BaseCommand):
+    # No system checks: they import every view and the API's schema code (about 2 s of start-up);
+    # manage.py check, migrate and the servers run them.
+    requires_system_checks = []
     help = (
         "Queue predictions and saliency maps for every image x model x method of a study; "
         "a worker computes them."
