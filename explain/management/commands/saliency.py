@@ -9,6 +9,7 @@ from PIL import Image as PILImage
 from analysis.render import overlay_png
 from explain import saliency
 from explain.models import ModelSpec
+from explain.packaged_models import PACKAGED_MODELS
 from explain.saliency.registry import LAYER_METHODS, method_names, method_params
 from explain.services import model_space_values, model_spec_load
 
@@ -26,7 +27,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("image", help="image file (PNG, JPEG, ...)")
         parser.add_argument(
-            "--model", default="efficientnet-lite0", help="ModelSpec name (default efficientnet-lite0)"
+            "--model",
+            default="efficientnet-lite0",
+            help="ModelSpec name (default efficientnet-lite0; efficientnet-lite1/-lite2 also work unsaved)",
         )
         parser.add_argument("--method", required=True, choices=sorted(method_names()))
         parser.add_argument("--target", default="predicted", help="class index, or 'predicted' (default)")
@@ -51,8 +54,10 @@ class Command(BaseCommand):
         except (OSError, ValueError) as error:
             raise CommandError(f"cannot read image {image}: {error}") from None
         spec = ModelSpec.objects.filter(name=model).first()
-        if spec is None and model == "efficientnet-lite0":
-            spec = ModelSpec(name=model, source=ModelSpec.Source.EFFICIENTNET_LITE0)
+        offline = {packaged.name: source for source, packaged in PACKAGED_MODELS.items()}
+        if spec is None and model in offline:  # the offline models work before any is saved
+            spec = ModelSpec(name=model, source=offline[model])
+            spec.resolve_preprocessing()
         if spec is None:
             known = ", ".join(ModelSpec.objects.values_list("name", flat=True)) or "none"
             raise CommandError(f"no model named {model!r} (known: {known})")
