@@ -152,6 +152,9 @@ def test_mobilenet_v3_large_through_the_admin_form(caches, staff_client):
     assert (spec.weights_preprocessing["resize_size"], spec.weights_preprocessing["crop_size"]) == (232, 224)
     assert spec.preprocessing()["resize"].startswith("whole image")
     assert len(spec.weights_sha256) == 64  # the form loaded it: a sha256 of the cached file
+    page = staff_client.get(reverse("admin:explain_modelspec_change", args=[spec.pk]))
+    assert b"whole image resized to input_size x input_size, no crop" in page.content
+    assert b"MobileNet_V3_Large_Weights.IMAGENET1K_V2" in page.content
 
 
 def test_a_timm_model_by_name_from_the_hugging_face_cache(caches, db):
