@@ -11,6 +11,14 @@ w_i from the integration ``rule``:
 
 Completeness: sum(attribution) should equal f(x) - f(b); each image's details report both
 and the relative gap |sum - diff| / |diff|.
+
+``steps`` is a number of path points, or a completeness target
+``{"max_gap": 0.05, "initial": 16, "limit": 512}`` (any key may be left out): each image starts
+at ``initial`` points and doubles them until its gap is at most ``max_gap`` (5 %, the bound the
+IG paper suggests) or ``limit`` is reached; details report ``steps_used`` and the model passes
+spent. Gauss-Legendre converges fastest, so it is the rule to pair with a target: on the trained
+EfficientNet-Lite0 a black baseline leaves a 29 % gap at 50 fixed points with PAIR's rule and
+6.8 % with Gauss-Legendre.
 """
 
 from __future__ import annotations
@@ -131,6 +139,31 @@ def make_baseline(images: torch.Tensor, baseline) -> torch.Tensor:
     return baselines[0][1]
 
 
+ADAPTIVE_STEPS_DEFAULTS = {"max_gap": 0.05, "initial": 16, "limit": 512}
+
+
+def adaptive_steps(steps) -> dict | None:
+    """The completeness target that ``steps`` asks for (defaults filled in), or None when
+    ``steps`` is a fixed number of points."""
+    if isinstance(steps, bool):
+        raise ValueError("steps must be a number of points or a completeness target")
+    if isinstance(steps, int | np.integer):
+        return None
+    if not isinstance(steps, dict):
+        raise ValueError(
+            'steps must be a number of points or a completeness target such as {"max_gap": 0.05}'
+        )
+    unknown = set(steps) - set(ADAPTIVE_STEPS_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown keys in steps: {', '.join(sorted(unknown))}; use max_gap, initial, limit")
+    target = {**ADAPTIVE_STEPS_DEFAULTS, **steps}
+    if not 0 < float(target["max_gap"]) < 1:
+        raise ValueError("steps max_gap must be between 0 and 1 (a relative gap, e.g. 0.05)")
+    if not 1 <= int(target["initial"]) <= int(target["limit"]):
+        raise ValueError("steps needs 1 <= initial <= limit")
+    return target
+
+
 def _attributions_from(
     model, x: torch.Tensor, target: torch.Tensor, base: torch.Tensor, alphas, weights, batch_size: int
 ) -> torch.Tensor:
@@ -164,7 +197,7 @@ class IntegratedGradients(SaliencyMethod):
         targets: Targets,
         *,
         baseline,
-        steps: int,
+        steps: int | dict,
         rule: str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         black_value=None,
@@ -182,33 +215,80 @@ class IntegratedGradients(SaliencyMethod):
         x = as_image_batch(images, device)
         n = x.shape[0]
         target = as_targets(targets, n).to(device)
-        alphas, weights = integration_nodes(steps, rule)
         baselines = make_baselines(
             x, baseline, black_value=black_value, white_value=white_value, n_random=n_random, seed=seed
         )
-        total = torch.zeros_like(x)
-        details: list[dict] = [{"baselines": []} for _ in range(n)]
-        for name, base in baselines:
-            attributions = _attributions_from(model, x, target, base, alphas, weights, batch_size)
-            total += attributions
-            ends = target_logits(model, torch.cat([x, base]), torch.cat([target, target]), batch_size)
-            output_difference = (ends[:n] - ends[n:]).cpu().numpy().astype(np.float64)
-            attribution_sum = attributions.sum(dim=(1, 2, 3)).cpu().numpy().astype(np.float64)
-            for detail, got, expected in zip(details, attribution_sum, output_difference):
-                gap = abs(got - expected) / abs(expected) if expected != 0 else float("nan")
-                detail["baselines"].append(
-                    {
-                        "baseline": name,
-                        "attribution_sum": float(got),
-                        "output_difference": float(expected),
-                        "completeness_gap": float(gap),
-                    }
-                )
-        for detail in details:  # the headline figure: the worst baseline's gap
-            detail["completeness_gap"] = max(entry["completeness_gap"] for entry in detail["baselines"])
-            if len(detail["baselines"]) == 1:
-                detail.update({k: v for k, v in detail["baselines"][0].items() if k != "baseline"})
+        completeness_target = adaptive_steps(steps)
+        if completeness_target is None:
+            total, details = _fixed_steps(model, x, target, baselines, int(steps), rule, batch_size)
+        else:
+            total, details = _steps_to_target(
+                model, x, target, baselines, completeness_target, rule, batch_size
+            )
         return Attribution((total / len(baselines)).cpu().numpy().astype(np.float32), details)
+
+
+def _fixed_steps(model, x, target, baselines, steps: int, rule: str, batch_size: int):
+    """The attributions summed over the baselines, and per image each baseline's completeness."""
+    n = x.shape[0]
+    alphas, weights = integration_nodes(steps, rule)
+    total = torch.zeros_like(x)
+    details: list[dict] = [{"baselines": []} for _ in range(n)]
+    for name, base in baselines:
+        attributions = _attributions_from(model, x, target, base, alphas, weights, batch_size)
+        total += attributions
+        ends = target_logits(model, torch.cat([x, base]), torch.cat([target, target]), batch_size)
+        output_difference = (ends[:n] - ends[n:]).cpu().numpy().astype(np.float64)
+        attribution_sum = attributions.sum(dim=(1, 2, 3)).cpu().numpy().astype(np.float64)
+        for detail, got, expected in zip(details, attribution_sum, output_difference):
+            gap = abs(got - expected) / abs(expected) if expected != 0 else float("nan")
+            detail["baselines"].append(
+                {
+                    "baseline": name,
+                    "attribution_sum": float(got),
+                    "output_difference": float(expected),
+                    "completeness_gap": float(gap),
+                }
+            )
+    for detail in details:  # the headline figure: the worst baseline's gap
+        detail["completeness_gap"] = max(entry["completeness_gap"] for entry in detail["baselines"])
+        if len(detail["baselines"]) == 1:
+            detail.update({k: v for k, v in detail["baselines"][0].items() if k != "baseline"})
+    return total, details
+
+
+def _steps_to_target(model, x, target, baselines, completeness_target: dict, rule: str, batch_size: int):
+    """Like _fixed_steps, each image with the fewest doublings of its path points that bring
+    its gap (the worst baseline's) to the target, or the limit. An undefined gap (the image and
+    the baseline score the same) cannot improve, so it stops there."""
+    max_gap = float(completeness_target["max_gap"])
+    limit = int(completeness_target["limit"])
+    n = x.shape[0]
+    total = torch.zeros_like(x)
+    details: list[dict] = [{} for _ in range(n)]
+    passes = [0] * n
+    pending = list(range(n))
+    steps = int(completeness_target["initial"])
+    while pending:
+        rows = torch.tensor(pending, device=x.device)
+        sub_baselines = [(name, base[rows]) for name, base in baselines]
+        sub_total, sub_details = _fixed_steps(
+            model, x[rows], target[rows], sub_baselines, steps, rule, batch_size
+        )
+        still_pending = []
+        for k, i in enumerate(pending):
+            passes[i] += len(baselines) * (steps + 2)  # the path points and the two end points
+            gap = sub_details[k]["completeness_gap"]
+            if np.isfinite(gap) and gap > max_gap and steps * 2 <= limit:
+                still_pending.append(i)
+                continue
+            total[i] = sub_total[k]
+            for entry in sub_details[k]["baselines"]:  # XRAI reads the entries of its baselines
+                entry["steps_used"] = steps
+            details[i] = {**sub_details[k], "steps_used": steps, "model_passes": passes[i]}
+        pending = still_pending
+        steps *= 2
+    return total, details
 
 
 integrated_gradients = IntegratedGradients()

@@ -200,7 +200,7 @@ class Xrai(SaliencyMethod):
         images: ImageBatch,
         targets: Targets,
         *,
-        steps: int,
+        steps: int | dict,
         baselines,
         rule: str,
         algorithm: str,

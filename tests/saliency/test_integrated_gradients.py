@@ -121,3 +121,56 @@ def test_several_targets_of_one_image_in_one_call_equal_separate_calls(model, im
     for row, target in enumerate([0, 3]):
         alone = saliency.integrated_gradients(model, images[:1], target, steps=5)[0]
         np.testing.assert_allclose(together[row], alone, rtol=1e-5, atol=1e-7)
+
+
+def _gap_at(model, image, target, steps, rule="pair"):
+    _, details = integrated_gradients_attributions(model, image, target, steps=steps, rule=rule)
+    return details[0]["completeness_gap"]
+
+
+def test_a_completeness_target_stops_at_the_first_doubling_that_meets_it(model, images):
+    target = {"max_gap": 0.01, "initial": 2, "limit": 256}
+    attributions, details = integrated_gradients_attributions(model, images, [0, 3], steps=target)
+    for i, class_index in enumerate((0, 3)):
+        used = details[i]["steps_used"]
+        assert used in (2, 4, 8, 16, 32, 64, 128, 256)
+        assert details[i]["completeness_gap"] <= 0.01
+        assert details[i]["completeness_gap"] == pytest.approx(
+            _gap_at(model, images[i : i + 1], class_index, used)
+        )
+        if used > 2:  # the previous doubling had not reached the target
+            assert _gap_at(model, images[i : i + 1], class_index, used // 2) > 0.01
+        # Every attempt costs its path points and the two end points.
+        attempts = [2 * 2**k for k in range(used.bit_length()) if 2 * 2**k <= used]
+        assert details[i]["model_passes"] == sum(s + 2 for s in attempts)
+        fixed, _ = integrated_gradients_attributions(model, images[i : i + 1], class_index, steps=used)
+        np.testing.assert_allclose(attributions[i], fixed[0], rtol=1e-5, atol=1e-7)
+
+
+def test_a_completeness_target_out_of_reach_stops_at_the_limit(model, images):
+    _, details = integrated_gradients_attributions(
+        model, images[:1], 1, steps={"max_gap": 1e-12, "initial": 4, "limit": 40}
+    )
+    assert details[0]["steps_used"] == 32  # 4, 8, 16, 32; 64 would pass the limit
+    assert details[0]["completeness_gap"] > 1e-12
+
+
+def test_gauss_legendre_reaches_a_target_with_fewer_points_than_pairs_rule(model, images):
+    target = {"max_gap": 0.002, "initial": 2, "limit": 1024}
+    _, pair = integrated_gradients_attributions(model, images[:1], 2, steps=target, rule="pair")
+    _, gauss = integrated_gradients_attributions(model, images[:1], 2, steps=target, rule="gauss_legendre")
+    assert gauss[0]["steps_used"] < pair[0]["steps_used"]
+
+
+@pytest.mark.parametrize(
+    "steps, message",
+    [
+        ({"max_gap": 5}, "between 0 and 1"),
+        ({"initial": 64, "limit": 8}, "initial <= limit"),
+        ({"gap": 0.05}, "unknown keys in steps: gap"),
+        ("auto", "completeness target"),
+    ],
+)
+def test_bad_completeness_targets_are_refused_by_name(model, images, steps, message):
+    with pytest.raises(ValueError, match=message):
+        integrated_gradients_attributions(model, images[:1], 0, steps=steps)

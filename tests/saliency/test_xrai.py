@@ -135,3 +135,16 @@ def test_every_registered_method_returns_finite_maps_of_the_input_size():
         assert result.maps.shape == (2, 32, 32) and result.maps.dtype == np.float32, method
         assert np.isfinite(result.maps).all(), method
         assert len(result.details) == 2, method
+
+
+def test_xrai_with_a_completeness_target_reports_the_points_each_baseline_needed():
+    model = tiny_cnn(seed=3)
+    image = sample_image(size=64)
+    result = saliency.xrai_result(
+        model, image[None], [2], steps={"max_gap": 0.05, "initial": 8, "limit": 128}
+    )
+    entries = result.details[0]["integrated_gradients"]
+    assert [e["baseline"] for e in entries] == ["min", "max"]
+    for entry in entries:
+        assert entry["steps_used"] in (8, 16, 32, 64, 128)
+        assert entry["completeness_gap"] <= 0.05 or entry["steps_used"] == 128
