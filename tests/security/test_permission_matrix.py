@@ -112,12 +112,18 @@ def other_slug(w: World) -> str:
     return other.slug
 
 
+def rendition(w: World) -> str:
+    """The file name of one display rendition of A's current image."""
+    return w.a_pending.image.renditions[0]["name"].rsplit("/", 1)[1]
+
+
 PUBLIC_AND_PARTICIPANT = {
     "": [get("root", lambda w: "/", everyone(Redirect("/research/")))],
     "healthz": [get("web health", lambda w: "/healthz", everyone(200))],
     # 503: no worker heartbeat in the tests; public so that load balancers can poll it
     "healthz/worker": [get("worker health", lambda w: "/healthz/worker", everyone(503))],
     "worked-example.png": [get("instructions' picture", lambda w: "/worked-example.png", everyone(200))],
+    "favicon.ico": [get("the icon", lambda w: "/favicon.ico", everyone(200))],
     "s/<slug:slug>/": [
         get(
             "study link",
@@ -151,6 +157,23 @@ PUBLIC_AND_PARTICIPANT = {
         get(
             "a guessed code, A's trial",
             lambda w: f"/p/{GUESSED}/trials/{w.a_pending.pk}/image",
+            everyone(404),
+        ),
+    ],
+    "p/<str:code>/trials/<int:trial_id>/image/<str:name>": [
+        get(
+            "A's code, A's trial, its rendition",
+            lambda w: f"/p/{a_code(w)}/trials/{w.a_pending.pk}/image/{rendition(w)}",
+            everyone(200),
+        ),
+        get(
+            "B's code, A's trial",
+            lambda w: f"/p/{w.b.code}/trials/{w.a_pending.pk}/image/{rendition(w)}",
+            everyone(404),
+        ),
+        get(
+            "A's code, a name not among the image's renditions",
+            lambda w: f"/p/{a_code(w)}/trials/{w.a_pending.pk}/image/{'0' * 16}-480w-q80-v1.webp",
             everyone(404),
         ),
     ],
