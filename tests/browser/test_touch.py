@@ -348,3 +348,33 @@ def test_zoomed_image_loads_a_sharper_rendition(live_server, transactional_db, d
         assert not page_map(page).any()
     finally:
         context.close()
+
+
+def test_ctrl_wheel_zooms_at_the_pointer_on_a_computer(live_server, study, browser):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        start(page, live_server)
+        stage = stage_box(page)
+        x, y = stage["x"] + stage["width"] * 0.25, stage["y"] + stage["height"] * 0.75
+        page.mouse.move(x, y)
+        page.mouse.wheel(0, -100)  # a plain wheel scrolls the page (already at its top): no zoom
+        settle(page)
+        assert shown_scale(page) == pytest.approx(1, abs=1e-3)
+        page.keyboard.down("Control")
+        for _ in range(3):
+            page.mouse.wheel(0, -100)
+        page.keyboard.up("Control")
+        expected = float(np.exp(3 * 100 / 200))  # e^(-deltaY / 200) per wheel event
+        page.wait_for_function("(expected) => Math.abs(window.painter.zoom - expected) < 1e-3", arg=expected)
+        assert shown_scale(page) == pytest.approx(expected, rel=1e-3)
+        # the point under the pointer (a quarter across, three quarters down) stayed there
+        canvas = page.locator("#painter-canvas").bounding_box()
+        assert (x - canvas["x"]) / canvas["width"] == pytest.approx(0.25, abs=0.002)
+        assert (y - canvas["y"]) / canvas["height"] == pytest.approx(0.75, abs=0.002)
+        assert not page_map(page).any()
+        page.click("#zoom-reset")
+        assert shown_scale(page) == pytest.approx(1, abs=1e-3)
+    finally:
+        context.close()
