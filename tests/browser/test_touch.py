@@ -95,11 +95,13 @@ def pinch(
 
     a, b = fingers(start_gap)
     if first_alone:
+        total = "() => window.painter.map.reduce((sum, v) => sum + v, 0)"
+        before = page.evaluate(total)
         touch(cdp, "touchStart", (a[0] + 30, a[1] + 25))
         for k in range(1, 6):
             touch(cdp, "touchMove", (a[0] + 30 - 6 * k, a[1] + 25 - 5 * k))
         settle(page)
-        assert page.evaluate("window.painter.map.some((v) => v > 0)"), "the first finger alone paints"
+        assert page.evaluate(total) > before, "the first finger alone paints"
     touch(cdp, "touchStart", a, b)
     for k in range(1, steps + 1):
         touch(cdp, "touchMove", *fingers(start_gap + (end_gap - start_gap) * k / steps))
@@ -238,6 +240,12 @@ def test_one_finger_paints_where_it_touches_at_4x(live_server, study, browser): 
         print("expected ({:.2f}, {:.2f}), painted centroid ({:.2f}, {:.2f})".format(*expected, *centroid))
         assert centroid == pytest.approx(expected, abs=1.0)
         assert shown_scale(page) == pytest.approx(4, abs=0.01)  # painting does not move the view
+        # a stroke begun over that paint is taken back to the last bit when a second finger lands
+        before = page_map(page)
+        pinch(page, cdp, centre, 120, 120, first_alone=True)  # the fingers hold still: no zoom
+        np.testing.assert_array_equal(page_map(page), before)
+        assert page.evaluate("window.painter.strokes.length") == 1
+        assert shown_scale(page) == pytest.approx(4, abs=0.01)
     finally:
         context.close()
 
