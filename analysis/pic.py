@@ -37,22 +37,28 @@ Parity with the reference, PAIR-code ``saliency.metrics.pic`` 0.2.1 (``compute_p
 triangulation (scipy's Qhull with its default options, on the same points in the same
 order: with ties between cocircular pixels the triangulation depends on them), the same
 WebP encoder call, the same order of the skip checks, so the same blurred images, entropies,
-curves and AUCs (tests/analysis/test_pic.py compares them). What differs is the cost: PAIR
-calls ``scipy.interpolate.griddata`` once per colour channel, which triangulates the same
-points three times and then locates every missing pixel by walking the triangulation. Here
-the triangulation is built once per image and each triangle's missing lattice pixels are
-filled directly with exact integer barycentric weights (triangles of area 1/2 hold no other
-lattice point, by Pick's theorem, and are skipped), so the floating-point values are the
-correctly rounded ones; they round to the same uint8 pixels as PAIR's (a triangle's doubled
-area D is below 2 * H * W, so an interpolated value is at least 1/(2D) away from any x.5
-unless it equals it, far beyond either side's rounding error). Further differences: the
-confidence check runs before any blurring (it is PAIR's first check anyway, so the same
-images are skipped for the same reason, only sooner); the threshold images go to
-``pred_func`` in batches (``batch_size``) rather than one by one; the random mask comes from a
-seeded generator (``random_mask``) rather than numpy's global state; the WebP encodings run
-in a second thread, beside the next triangulation (``encode_in_background``); ``aggregate_pic`` checks
-that all curves share their x points (PAIR's check compares the wrong axis). Where every pixel
-of a greyscale image is revealed PAIR returns an (H, W, 1) array; this returns the image.
+curves and AUCs (tests/analysis/test_pic.py compares them).
+
+What differs is the cost. PAIR calls ``scipy.interpolate.griddata`` once per colour channel;
+each call triangulates the same points again, computes every triangle's barycentric transform
+(one LAPACK call per triangle: on a busy machine OpenBLAS's threads make this the slowest
+part) and walks the triangulation to each missing pixel. Here the triangulation is built once
+per image, and each triangle fills its own missing lattice pixels with exact integer
+barycentric weights (a triangle of area 1/2 holds no lattice point but its corners, by Pick's
+theorem, and is skipped). A value is then the correctly rounded p / D, D the triangle's
+doubled area; PAIR's differs from it by float64 rounding error only, far less than the
+distance from p / D to a float32 rounding boundary (at least 1 / (D * 2**17) for values below
+256, unless D is a multiple of 2**17, which needs a triangle of 65536 pixels), so both give
+the same float32 and the same rounded uint8.
+
+Other differences: the confidence check runs before any blurring (it is PAIR's first check
+anyway: the same images are skipped for the same reason, only sooner); the threshold images
+go to ``pred_func`` in batches (``batch_size``; a model whose scores depend on the batch will
+differ in the last bits); the WebP encodings run in a second thread beside the next
+triangulation (``encode_in_background``); the random mask comes from a seeded generator
+(``random_mask``) rather than numpy's global state; ``aggregate_pic`` checks that the curves
+share their x points (PAIR's check looks for repeated columns instead). Where every pixel of a
+greyscale image is revealed PAIR returns an (H, W, 1) array; this returns the image.
 """
 
 import io
@@ -301,13 +307,22 @@ def _curve_of_confident_image(
             f"({original_pred})",
         )
 
-    images, entropies = [], []
+    # Thresholds that reveal the same pixels (ties in the map, e.g. XRAI's flat regions) share
+    # one image, one encoding and one prediction: the same values PAIR computes again.
+    images, entropies, first_of_kind = [], [], []
+    previous = None
     for threshold in saliency_thresholds:
         revealed = (saliency_map >= np.quantile(saliency_map, 1 - threshold)) | random_mask
+        if previous is not None and np.array_equal(revealed, previous):
+            first_of_kind.append(first_of_kind[-1])
+            continue
+        previous = revealed
+        first_of_kind.append(len(images))
         images.append(blur_image(img, revealed))
         entropies.append(encoder.submit(image_entropy, images[-1]))
-    predictions = _predict(pred_func, images, batch_size)
-    entropies = np.array([entropy.result() for entropy in entropies], dtype=np.int64)
+    predictions = _predict(pred_func, images, batch_size)[first_of_kind]
+    entropies = np.array([entropy.result() for entropy in entropies], dtype=np.int64)[first_of_kind]
+    images = [images[i] for i in first_of_kind]
 
     # The scalars as pred_func returned them, so that float32 scores are normalised in float32
     # as PAIR does; the curve itself is float64.
@@ -350,7 +365,7 @@ class _InPlace:
 
 def _predict(pred_func, images: list[np.ndarray], batch_size: int | None) -> np.ndarray:
     if not images:
-        return np.zeros(0)
+        return np.zeros(0, dtype=np.float64)
     step = batch_size or len(images)
     parts = [np.asarray(pred_func(np.stack(images[i : i + step]))) for i in range(0, len(images), step)]
     return np.concatenate(parts)

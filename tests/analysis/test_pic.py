@@ -117,6 +117,13 @@ def noisy_map(size: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random((size, size))
 
 
+def region_map(size: int, seed: int) -> np.ndarray:
+    """Constant over 8x8 blocks, like XRAI's region maps: neighbouring thresholds often
+    reveal the same blocks."""
+    blocks = np.random.default_rng(seed).random((size // 8, size // 8))
+    return np.kron(blocks, np.ones((8, 8)))
+
+
 def oracle_map(image: np.ndarray, region: np.ndarray) -> np.ndarray:
     """The pixels the EdgeModel reads: edge magnitude inside its region."""
     grey = image.astype(np.float64).mean(axis=-1)
@@ -151,6 +158,7 @@ CASES = [
     ("demo", "oracle", "sic"),
     ("natural-2", "smooth", "aic"),
     ("demo", "noisy", "aic"),
+    ("natural-3", "regions", "sic"),
 ]
 
 
@@ -164,11 +172,32 @@ def test_curves_images_and_entropies_equal_pairs(pair, image_name, map_kind, met
         "smooth": smooth_map(size, 3),
         "noisy": noisy_map(size, 4),
         "oracle": oracle_map(image, region),
+        "regions": region_map(size, 5),
     }[map_kind]
     mask = pic.random_mask((size, size), seed=5)
     mine, theirs = both(pair, image, saliency_map, mask, getattr(model, metric), FEW_THRESHOLDS)
     assert_same_as_pair(mine, theirs, pair)
     assert 0.0 < mine.auc < 1.0
+
+
+def test_thresholds_that_reveal_the_same_blocks_share_one_image(pair):
+    image = natural_image(64, 3)
+    model = EdgeModel(image, centre_region(64))
+    scored = []
+
+    def counting(batch):
+        scored.append(len(batch))
+        return model.sic(batch)
+
+    thresholds = (0.005, 0.01, 0.015, 0.05, 0.06)  # one block is 1/64 of the image
+    mask = pic.random_mask((64, 64), seed=5)
+    mine, theirs = both(pair, image, region_map(64, 5), mask, counting, thresholds)
+    assert_same_as_pair(mine, theirs, pair)
+    assert mine.entropies[1] == mine.entropies[2] == mine.entropies[3]
+    assert mine.entropies[4] == mine.entropies[5]
+    # Here: the original, the fully blurred image, then the 2 distinct images in one batch
+    # (PAIR's 7 one-image calls follow).
+    assert scored == [1, 1, 2] + [1] * 7
 
 
 def test_one_224_image_equals_pair(pair):
