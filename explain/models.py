@@ -23,6 +23,7 @@ class ModelSpec(models.Model):
         TORCHVISION = "torchvision", "torchvision architecture + pretrained weights by name or a weights file"
         TIMM = "timm", "timm architecture + pretrained weights by name or a weights file"
         TORCHSCRIPT = "torchscript", "TorchScript file"
+        TORCH_EXPORT = "torch_export", "torch.export program (.pt2)"
         WATERMARK_CNN = "watermark_cnn", "Built-in biased watermark CNN (train_biased_model)"
 
     class Interpolation(models.TextChoices):
@@ -48,7 +49,11 @@ class ModelSpec(models.Model):
         "interpolation are then the weights' own.",
     )
     weights_file = models.FileField(
-        upload_to="weights/", blank=True, help_text="A state_dict saved by torch.save."
+        upload_to="weights/",
+        blank=True,
+        help_text="torchvision, timm: a state_dict saved by torch.save; TorchScript: a file of "
+        "torch.jit.save; torch.export: a .pt2 of torch.export.save, exported in eval mode with a "
+        "dynamic batch.",
     )
     input_size = models.PositiveIntegerField(default=224)
     resize = models.CharField(

@@ -176,6 +176,9 @@ def model_spec_test_load(*, spec: ModelSpec, sample: str = DEFAULT_SAMPLE) -> di
         "device": str(loaded.device),
         "batch_norms_folded": loaded.batch_norms_folded,
         "classes": len(loaded.class_names),
+        "class_names": list(loaded.class_names),
+        "imagenet_classes": not spec.class_names,
+        "notes": list(loaded.notes),
     }
 
 
@@ -234,7 +237,7 @@ def saliency_map_get_or_create(
     loaded = model_spec_load(spec)
     if method in LAYER_METHODS and not loaded.supports_layer_methods:
         raise ValueError(
-            f"{method} needs the model's named layers, which the TorchScript model {spec.name} does not "
+            f"{method} needs the model's named layers, which the {loaded.kind} {spec.name} does not "
             "expose; use another method, or add the model as torchvision/timm weights"
         )
     batch = _model_input(image, loaded).to(loaded.device)
