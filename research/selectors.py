@@ -19,6 +19,7 @@ from study.services import study_compute_images
 if TYPE_CHECKING:
     from research.scores import StudyScores
 
+from research import metric_glossary
 from research.inputs import (
     BOOTSTRAP_RESAMPLES,
     METRICS,
@@ -188,18 +189,161 @@ def study_images(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list
     ]
 
 
-def gallery(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[dict]:
+def gallery(
+    *, study: Study, filters: AnalysisFilters = NO_FILTERS, scores: "StudyScores | None" = None
+) -> list[dict]:
     """Per image shown to participants with at least ``filters.min_annotations`` analysed
-    maps: annotation count, predictions and model maps, for the results page. Variants have
-    no painted maps of their own; the page's corruptions section covers them."""
+    maps: annotation count, predictions, its role (practice and attention-check images are
+    never analysed), its split-half ceiling and model maps, each with its scores (``scores``
+    as from ``research.scores.study_scores``), target class name and IG completeness gap, for
+    the results page. Variants have no painted maps of their own; the page's corruptions
+    section covers them."""
     maps_by_image = defaultdict(list)
     for saliency_map in study_saliency_maps(study=study, with_arrays=False):
         maps_by_image[saliency_map.image_id].append(saliency_map)
-    return [
-        {**entry, "maps": maps_by_image[entry["image"].pk]}
-        for entry in study_images(study=study, filters=filters)
-        if entry["n_annotations"] >= filters.min_annotations and entry["image"].variant_of_id is None
-    ]
+    entries = []
+    for entry in study_images(study=study, filters=filters):
+        image = entry["image"]
+        if entry["n_annotations"] < filters.min_annotations or image.variant_of_id is not None:
+            continue
+        ceiling = scores.ceilings.get(image.pk) if scores is not None else None
+        entries.append(
+            {
+                **entry,
+                "role": image_role(image),
+                "ceiling": ceiling[0] if ceiling else None,
+                "maps": [
+                    gallery_map(
+                        saliency_map,
+                        scores=scores,
+                        predictions=entry["predictions"],
+                        ceiling=ceiling[0] if ceiling else None,
+                    )
+                    for saliency_map in maps_by_image[image.pk]
+                ],
+            }
+        )
+    return entries
+
+
+def image_role(image: Image) -> str:
+    """Why an image is not analysed: "practice", "attention check", or "" for a main image."""
+    if image.is_practice:
+        return "practice"
+    if image.is_attention_check:
+        return "attention check"
+    return ""
+
+
+def gallery_map(
+    saliency_map, *, scores: "StudyScores | None", predictions=(), ceiling: float | None = None
+) -> dict:
+    """A model map with what the gallery shows beside it: its scores in glossary order (none
+    when its image has no analysed painted maps), its target class's name and its IG
+    completeness gap (None for methods without one)."""
+    values = scores.scores.get(saliency_map.pk) if scores is not None else None
+    gap = completeness_gap(saliency_map)
+    spearman = float(values[METRICS.index("spearman")]) if values is not None else float("nan")
+    return {
+        "map": saliency_map,
+        "scores": [] if values is None else scored_metrics(values),
+        "target_name": target_class_name(saliency_map, predictions),
+        "completeness_gap": gap,
+        "completeness_percent": None if gap is None else 100 * gap,
+        # as the images CSV: Spearman over the image's split-half ceiling, when that is above 0
+        "normalised": spearman / ceiling if ceiling and ceiling > 0 and np.isfinite(spearman) else None,
+    }
+
+
+def scored_metrics(values) -> list[dict]:
+    """One map's METRICS values as glossary entries with their value, headline first."""
+    by_code = dict(zip(METRICS, (float(value) for value in values)))
+    return [{"metric": entry, "value": by_code[entry.code]} for entry in metric_glossary.glossary(METRICS)]
+
+
+def target_class_name(saliency_map, predictions=()) -> str:
+    """The name of the class a map explains: from the model's predictions for the image when
+    the class is among them, else the model's own class names, else ImageNet's."""
+    index = saliency_map.target_class
+    for prediction in predictions:
+        if prediction.model_id != saliency_map.model_id:
+            continue
+        for entry in prediction.top5:
+            if entry.get("index") == index and entry.get("name"):
+                return entry["name"]
+    names = saliency_map.model.class_names
+    if names:
+        return names[index] if 0 <= index < len(names) else f"class {index}"
+    from catalogue.class_names import imagenet_class_names  # torchvision's metadata: on demand
+
+    names = imagenet_class_names()
+    return names[index] if 0 <= index < len(names) else f"class {index}"
+
+
+# Integrated Gradients' paper (Sundararajan et al. 2017, section 3) suggests checking that the
+# attributions add up to the output difference within 5 %.
+COMPLETENESS_BOUND = 0.05
+
+
+def completeness_gap(saliency_map) -> float | None:
+    """|sum of attributions - (f(x) - f(baseline))| / |f(x) - f(baseline)| as the method stored
+    it: IG and the methods built on it (XRAI, Blur IG, Guided IG: the worst baseline's) and
+    SmoothGrad over IG (the mean over its noisy copies); None for other methods."""
+    details = saliency_map.details or {}
+    for key in ("completeness_gap", "completeness_gap_mean"):
+        value = details.get(key)
+        if value is not None:
+            return float(value)
+    return None
+
+
+def completeness_by_method(*, study: Study) -> list[dict]:
+    """Per model x method that reports a completeness gap: maps, median and largest gap (NaN
+    gaps, where the image and baseline score alike, left out), and how many exceed the bound."""
+    gaps = defaultdict(list)
+    for saliency_map in study_saliency_maps(study=study, with_arrays=False):
+        gap = completeness_gap(saliency_map)
+        if gap is not None:
+            gaps[saliency_map.model.name, saliency_map.method].append(gap)
+    rows = []
+    for (model, method), values in sorted(gaps.items()):
+        finite = np.array([value for value in values if np.isfinite(value)], dtype=float)
+        rows.append(
+            {
+                "model": model,
+                "method": method,
+                "maps": len(values),
+                "median": float(np.median(finite)) if finite.size else None,
+                "max": float(finite.max()) if finite.size else None,
+                "over_bound": int((finite > COMPLETENESS_BOUND).sum()),
+            }
+        )
+    return rows
+
+
+def summary_in_glossary_order(summary: list[dict]) -> list[dict]:
+    """The summary rows grouped by metric, headline metric first (glossary order), each with
+    its glossary entry under "info"."""
+    for row in summary:
+        row["info"] = metric_glossary.metric(row["metric"])
+    return sorted(
+        summary,
+        key=lambda row: (
+            metric_glossary.metric_rank(row["metric"]),
+            row["metric"],
+            row["model"],
+            row["method"],
+        ),
+    )
+
+
+def sample_size_warnings(rows: list[dict], scores: "StudyScores") -> list[str]:
+    """The results page's warnings for too few images or participants (``rows``: the
+    agreement rows of original images)."""
+    image_ids = {row["image_id"] for row in rows}
+    return metric_glossary.sample_size_warnings(
+        n_images=len(image_ids), participants_per_image=[scores.n_maps[i] for i in sorted(image_ids)]
+    )
 
 
 def focus_event_summary(events: list, *, end_ms: float | None) -> dict:
@@ -385,3 +529,34 @@ def participant_cards(participants) -> list[dict]:
             }
         )
     return cards
+
+
+def image_detail(*, study: Study, image: Image, filters: AnalysisFilters, scores: "StudyScores") -> dict:
+    """One image's page: its role, analysed painted maps (oldest first, with the participant and
+    time on task), the human mean's map count and split-half ceiling, and every model map of
+    it with all its scores, target class and completeness gap."""
+    annotations = list(
+        analysed_annotations(study=study, filters=filters)
+        .filter(trial__image=image)
+        .select_related("trial__participant")
+        .defer("map_png", "strokes")
+        .order_by("created_at", "pk")
+    )
+    predictions = list(
+        Prediction.objects.filter(image=image, model__in=study.model_specs.all()).select_related("model")
+    )
+    maps = [m for m in study_saliency_maps(study=study, with_arrays=False) if m.image_id == image.pk]
+    ceiling = scores.ceilings.get(image.pk)
+    return {
+        "image": image,
+        "role": image_role(image),
+        "annotations": annotations,
+        "n_annotations": len(annotations),
+        "ceiling": ceiling[0] if ceiling else None,
+        "ceiling_spearman_brown": ceiling[1] if ceiling else None,
+        "predictions": predictions,
+        "maps": [
+            gallery_map(m, scores=scores, predictions=predictions, ceiling=ceiling[0] if ceiling else None)
+            for m in maps
+        ],
+    }

@@ -47,6 +47,11 @@ urlpatterns = [
         views.human_region_png,
         name="research_human_region_png",
     ),
+    path(
+        "research/<slug:slug>/images/<int:image_id>/",
+        views.study_image_detail,
+        name="research_image_detail",
+    ),
     path("research/maps/<int:map_id>.png", views.saliency_map_png, name="research_map_png"),
     path(
         "research/maps/<int:map_id>/top<int:percent>.png",

@@ -22,10 +22,11 @@ from annotations.models import Annotation
 from catalogue.models import Image
 from explain.models import ComputeJob, SaliencyMap
 from explain.services import compute_job_cancel, compute_job_retry
-from research import exports, inputs, selectors, shortcut_selectors, variant_selectors
+from research import exports, inputs, metric_glossary, selectors, shortcut_selectors, variant_selectors
 from research.dataset_export import write_dataset_zip
 from research.exports import write_agreement_csv, write_image_csv, write_participant_csv, write_study_zip
 from research.forms import AnalysisFilterForm, BadParameters
+from research.inputs import METRICS
 from research.scores import participant_draws, study_scores
 from study import services
 from study.models import Participant, Study
@@ -108,6 +109,7 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
     for row in summary:
         if row["metric"] == "spearman" and ceiling["spearman"] > 0:
             row["normalised"] = row["mean"] / ceiling["spearman"]
+    summary = selectors.summary_in_glossary_order(summary)
     spearman = [
         Bar(f"{r['model']} · {r['method']}", r["mean"], r["ci_low"], r["ci_high"])
         for r in summary
@@ -136,7 +138,13 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         if scatter_series
         else "",
         "rows": rows,
-        "gallery": selectors.gallery(study=study, filters=filters),
+        "gallery": selectors.gallery(study=study, filters=filters, scores=scores),
+        "glossary": metric_glossary.glossary(METRICS),
+        "normalised_note": metric_glossary.NORMALISED,
+        "ceiling_note": metric_glossary.NOISE_CEILING,
+        "sample_warnings": selectors.sample_size_warnings(rows, scores),
+        "completeness": selectors.completeness_by_method(study=study),
+        "completeness_bound": selectors.COMPLETENESS_BOUND,
         "region_percents": inputs.REGION_PERCENTS,
         "participant_url": request.build_absolute_uri(f"/s/{study.slug}/"),
     }
@@ -421,3 +429,26 @@ def annotation_png(request: HttpRequest, annotation_id: int) -> HttpResponse:
             alpha=0.75,
         )
     )
+
+
+@staff_member_required
+@refuses_bad_parameters(page=True)
+def study_image_detail(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
+    """One image of the study: every analysed painted map, the human mean, each model map with
+    all its scores, its target class and completeness gap, and the image's noise ceiling."""
+    study = get_object_or_404(Study, slug=slug)
+    image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
+    filters = _filters(request)
+    scores = study_scores(study=study, filters=filters, time_budget_s=settings.RESULTS_TIME_BUDGET_S)
+    if not scores.complete:
+        return _scoring_page(request, study, "Scoring the model maps against the human maps", scores)
+    query = filters.query_string()
+    context = {
+        "study": study,
+        "detail": selectors.image_detail(study=study, image=image, filters=filters, scores=scores),
+        "glossary": metric_glossary.glossary(METRICS),
+        "filter_query": f"?{query}" if query else "",
+        "completeness_bound": selectors.COMPLETENESS_BOUND,
+        "figure_query": f"?{query}" if query else "",
+    }
+    return render(request, "research/image_detail.html", context)
