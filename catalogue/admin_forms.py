@@ -3,6 +3,7 @@
 from django import forms
 
 from catalogue.class_names import model_vocabularies
+from catalogue.models import Image, ImageSet
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -41,6 +42,33 @@ class ImageUploadForm(forms.Form):
         label="Check labels against",
         help_text="The model whose class names the labels must match.",
     )
+
+
+class ImageSetAddForm(forms.ModelForm):
+    """A new image set and, optionally, its first images (the upload form's fields)."""
+
+    class Meta:
+        model = ImageSet
+        fields = ("name", "description")
+
+    files = MultipleFileField(
+        required=False,
+        label="Images or ZIPs",
+        help_text="Optional: add images now (or later on the set's page). ZIP files are unpacked.",
+    )
+    labels = ImageUploadForm.base_fields["labels"]
+    model = ImageUploadForm.base_fields["model"]
+
+    def uploaded_files(self) -> list:
+        return [upload for upload in self.cleaned_data["files"] if upload]
+
+
+class VariantOfField(forms.ModelChoiceField):
+    """An original image, labelled so that two images of the same name and size in different
+    sets (a "cat_crop (320x260)" in each) can be told apart."""
+
+    def label_from_instance(self, image: Image) -> str:
+        return f"{image.name} ({image.width}x{image.height}) in {image.image_set.name}, #{image.pk}"
 
 
 class GroundTruthForm(forms.Form):

@@ -6,16 +6,17 @@ from functools import partial
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from analysis.codec import decode_gray_png
 from catalogue import image_regions
-from catalogue.admin_forms import GroundTruthForm, ImageUploadForm
+from catalogue.admin_forms import GroundTruthForm, ImageSetAddForm, ImageUploadForm
+from catalogue.admin_status import form_page
 from catalogue.image_import import ImageImportError, import_images, parse_boxes, read_labels_csv
 from catalogue.models import Image, ImageSet
 
@@ -60,7 +61,51 @@ def image_set_upload(request, object_id, *, model_admin):
         "form": form,
         "import_errors": errors,
     }
-    return TemplateResponse(request, "admin/catalogue/imageset/upload.html", context)
+    refused = request.method == "POST"  # a valid upload has redirected
+    return form_page(request, "admin/catalogue/imageset/upload.html", context, refused=refused)
+
+
+def image_set_add(request, *, model_admin):
+    """ "Add image set": its name and description and, optionally, its first images. Nothing is
+    created unless every image is accepted (the set is made in the same transaction)."""
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    errors = []
+    if request.method == "POST":
+        form = ImageSetAddForm(request.POST, request.FILES)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    image_set = form.save()
+                    result = None
+                    if form.uploaded_files():
+                        labels = data["labels"]
+                        result = import_images(
+                            image_set_name=image_set.name,
+                            sources=form.uploaded_files(),
+                            labels_csv=read_labels_csv(labels.read(), labels.name) if labels else None,
+                            labels_csv_name=labels.name if labels else "labels CSV",
+                            model_name=data["model"] or None,
+                        )
+            except ImageImportError as error:
+                errors = error.errors
+            else:
+                model_admin.log_addition(request, image_set, [{"added": {}}])
+                messages.success(request, f"Image set {image_set.name} created.")
+                if result is not None:
+                    messages.success(request, result.summary())
+                return redirect("admin:catalogue_imageset_change", image_set.pk)
+    else:
+        form = ImageSetAddForm()
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": ImageSet._meta,
+        "title": "Add image set",
+        "form": form,
+        "import_errors": errors,
+    }
+    return form_page(request, "admin/catalogue/imageset/add.html", context, refused=request.method == "POST")
 
 
 def _data_url_png(data) -> str | None:
@@ -77,10 +122,12 @@ def image_regions_page(request, object_id, *, model_admin):
         image_regions.image_clear_target(image=image)
         messages.success(request, "The target region was removed.")
         return redirect(here)
+    refused = False
     if request.method == "POST":
         form = GroundTruthForm(request.POST, request.FILES)
         if form.is_valid() and _save_ground_truth(request, image, form):
             return redirect(here)
+        refused = True
     else:
         boxes = "\n".join(" ".join(str(n) for n in box) for box in image.ground_truth_boxes)
         form = GroundTruthForm(initial={"boxes": boxes})
@@ -100,7 +147,7 @@ def image_regions_page(request, object_id, *, model_admin):
             "minCoverage": 0,
         },
     }
-    return TemplateResponse(request, "admin/study/image/regions.html", context)
+    return form_page(request, "admin/study/image/regions.html", context, refused=refused)
 
 
 def _save_ground_truth(request, image: Image, form: GroundTruthForm) -> bool:

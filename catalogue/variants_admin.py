@@ -73,4 +73,7 @@ def generate_variants(modeladmin, request, queryset):
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "originals_only": queryset.model is Image,
     }
-    return TemplateResponse(request, "admin/catalogue/variants_form.html", context)
+    refused = "apply" in request.POST  # the choices were sent and are not valid
+    return TemplateResponse(
+        request, "admin/catalogue/variants_form.html", context, status=400 if refused else 200
+    )

@@ -1,13 +1,14 @@
 from django.contrib import admin, messages
 
+from catalogue.admin_status import RefusedFormIs400
 from explain.model_admin import ModelSpecForm, model_spec_urls, test_load_action
 from explain.models import ComputeJob, ComputeUnit, ModelSpec, Prediction, SaliencyMap
-from explain.selectors import compute_job_progress
+from explain.selectors import compute_job_progress, format_duration
 from explain.services import compute_job_cancel, compute_job_retry
 
 
 @admin.register(ModelSpec)
-class ModelSpecAdmin(admin.ModelAdmin):
+class ModelSpecAdmin(RefusedFormIs400, admin.ModelAdmin):
     list_display = ("name", "source", "architecture", "pretrained_weights", "input_size", "weights_sha256")
     readonly_fields = ("resize", "weights_preprocessing", "weights_sha256")
     form = ModelSpecForm  # test-loads the model before saving it
@@ -31,7 +32,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
 @admin.register(SaliencyMap)
 class SaliencyMapAdmin(admin.ModelAdmin):
-    list_display = ("image", "model", "method", "target_class", "runtime_s", "device", "created_at")
+    list_display = ("image", "model", "method", "target_class", "runtime", "device", "created_at")
     list_filter = ("method", "model")
     exclude = ("map_npy", "ranks_npy")
     readonly_fields = (
@@ -42,23 +43,42 @@ class SaliencyMapAdmin(admin.ModelAdmin):
         "params",
         "params_hash",
         "details",
-        "runtime_s",
+        "runtime",
         "device",
         "versions",
         "weights_sha256",
     )
 
+    @admin.display(description="Runtime", ordering="runtime_s")
+    def runtime(self, saliency_map) -> str:
+        return _seconds_text(saliency_map.runtime_s)
+
+
+def _seconds_text(seconds: float | None) -> str:
+    """'1.98 s', '0.042 s', '2 min 05 s': three significant figures at most, not 1.9828037719998974."""
+    if seconds is None:
+        return "-"
+    if seconds >= 60:
+        return format_duration(seconds)
+    return f"{seconds:.3g} s"
+
 
 class ComputeUnitInline(admin.TabularInline):
     model = ComputeUnit
     extra = 0
-    fields = ("image", "model", "status", "attempts", "started_at", "finished_at", "error")
+    fields = ("image", "model", "status", "attempts", "started_at", "finished_at", "duration", "error")
     readonly_fields = fields
     can_delete = False
     show_change_link = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Took")
+    def duration(self, unit) -> str:
+        if unit.started_at is None or unit.finished_at is None:
+            return "-"
+        return _seconds_text((unit.finished_at - unit.started_at).total_seconds())
 
 
 @admin.action(description="Retry the failed (and lost) units of the selected jobs")

@@ -248,6 +248,9 @@ class ComputeUnit(models.Model):
             models.UniqueConstraint(fields=["job", "image", "model"], name="one_unit_per_job_image_model")
         ]
 
+    def __str__(self) -> str:
+        return f"unit {self.pk} of job {self.job_id}: image {self.image_id} x model {self.model_id}"
+
 
 class WorkerHeartbeat(models.Model):
     """The last sign of life of one Celery worker process, for /healthz/worker. In the

@@ -1,11 +1,14 @@
-"""Reads for the compute path: a compute job's progress, rate and ETA."""
+"""Reads for the compute path: a compute job's progress, rate and ETA, and the measured
+time of earlier maps that estimates a new job."""
 
+import statistics
+from collections import defaultdict
 from datetime import timedelta
 
 from django.db.models import Count
 from django.utils import timezone
 
-from explain.models import ComputeJob, ComputeUnit
+from explain.models import ComputeJob, ComputeUnit, Prediction, SaliencyMap
 from explain.services import compute_job_lost_units
 
 RATE_WINDOW = 20  # the rate is measured over the last this-many finished units
@@ -15,11 +18,14 @@ FAILURES_SHOWN = 50
 def compute_job_progress(job: ComputeJob, *, now=None, window: int = RATE_WINDOW) -> dict:
     """Counts by unit status, the rate in units per minute and the ETA.
 
-    The rate is over the last ``window`` finished (done or failed) units: their number
-    divided by the time from the finish of the unit just before them (from the job's start
-    while fewer have finished) to the last finish. The ETA is the last finish plus the
+    The rate is measured on work actually done: over the last ``window`` units that computed
+    something (stored a new map or prediction while they ran; a unit whose maps were all
+    stored already takes no time and would make the rate meaningless), their number divided
+    by the time from the finish of the computed unit just before them (from the job's start
+    while fewer have finished) to the last one's finish. The ETA is that last finish plus the
     remaining (pending and running) units at that rate, counted from ``now``; None when
-    nothing is left or no rate is known yet.
+    nothing is left or no rate is known yet. ``computed`` and ``cached`` count the done units
+    of each kind.
     """
     now = now or timezone.now()
     Status = ComputeUnit.Status
@@ -29,11 +35,8 @@ def compute_job_progress(job: ComputeJob, *, now=None, window: int = RATE_WINDOW
     finished = count[Status.DONE] + count[Status.FAILED]
     remaining = count[Status.PENDING] + count[Status.RUNNING]
 
-    latest = list(
-        job.units.filter(status__in=[Status.DONE, Status.FAILED], finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("finished_at", flat=True)[: window + 1]
-    )
+    computed = _computed_finishes(job)
+    latest = computed[: window + 1]
     rate = eta_seconds = eta_at = None
     if latest:
         last = latest[0]
@@ -58,6 +61,8 @@ def compute_job_progress(job: ComputeJob, *, now=None, window: int = RATE_WINDOW
         **{status: count[status] for status in Status.values},
         "finished": finished,
         "remaining": remaining,
+        "computed": len(computed),
+        "cached": count[Status.DONE] - len(computed),
         "percent": 100 * finished / total if total else 0,
         "done_percent": 100 * count[Status.DONE] / total if total else 0,
         "rate_per_minute": rate,
@@ -71,6 +76,46 @@ def compute_job_progress(job: ComputeJob, *, now=None, window: int = RATE_WINDOW
             count[Status.PENDING] or (count[Status.RUNNING] and job.status != ComputeJob.Status.CANCELLED)
         ),
     }
+
+
+def _computed_finishes(job: ComputeJob) -> list:
+    """The finish times, latest first, of the job's done units that stored a new map or
+    prediction between their start and their finish."""
+    units = list(
+        job.units.filter(status=ComputeUnit.Status.DONE, started_at__isnull=False, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("image_id", "model_id", "started_at", "finished_at")
+    )
+    if not units:
+        return []
+    stored = defaultdict(list)  # (image, model) -> times a map or prediction was stored
+    for rows in (SaliencyMap.objects, Prediction.objects):
+        for image_id, model_id, created_at in rows.filter(
+            image_id__in={unit[0] for unit in units},
+            model_id__in={unit[1] for unit in units},
+            created_at__gte=job.created_at,
+        ).values_list("image_id", "model_id", "created_at"):
+            stored[image_id, model_id].append(created_at)
+    return [
+        finished
+        for image_id, model_id, started, finished in units
+        if any(started <= moment <= finished for moment in stored[image_id, model_id])
+    ]
+
+
+def map_runtime_medians(
+    *, model_ids: list[int], params_hashes: dict[str, str]
+) -> dict[tuple[int, str], float]:
+    """(model id, method) -> the median runtime in seconds of the stored maps of that model and
+    method at those parameters (``params_hashes``: method -> hash): what one more is expected
+    to take. Pairs with no stored map are absent."""
+    runtimes = defaultdict(list)
+    for method, params_hash in params_hashes.items():
+        for model_id, runtime in SaliencyMap.objects.filter(
+            model_id__in=model_ids, method=method, params_hash=params_hash
+        ).values_list("model_id", "runtime_s"):
+            runtimes[model_id, method].append(runtime)
+    return {key: statistics.median(values) for key, values in runtimes.items()}
 
 
 def format_duration(seconds: float | None) -> str:

@@ -155,6 +155,10 @@ def image_rows(*, study: Study, filters: AnalysisFilters = NO_FILTERS) -> list[d
 def study_progress(*, study: Study) -> dict:
     """What a researcher needs to see while data and maps come in."""
     job = ComputeJob.objects.filter(study=study).first()
+    maps = study_saliency_maps(study=study, with_arrays=False)
+    unit_methods = defaultdict(set)
+    for saliency_map in maps:
+        unit_methods[saliency_map.image_id, saliency_map.model_id].add(saliency_map.method)
     return {
         "compute": compute_job_progress(job) if job else None,
         "participants": study.participants.count(),
@@ -165,8 +169,11 @@ def study_progress(*, study: Study) -> dict:
         .count(),
         "flagged": study.participants.filter(flagged=True).count(),
         "job": job,
-        "maps": len(study_saliency_maps(study=study, with_arrays=False)),
+        "maps": len(maps),
         "expected_maps": study_compute_images(study).count() * study.model_specs.count() * len(study.methods),
+        # the compute job's unit, image x model, is the page's one unit of progress
+        "units_complete": sum(1 for methods in unit_methods.values() if set(study.methods) <= methods),
+        "units_expected": study_compute_images(study).count() * study.model_specs.count(),
     }
 
 

@@ -195,16 +195,26 @@ def watermark_csv(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @staff_member_required
-@require_POST
 def study_compute(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: what computing would do (units, those stored already, an estimate of the time) and
+    a button; POST: queue it, unless a job of the study is still running."""
+    from study.compute_estimate import study_compute_estimate
+
     study = get_object_or_404(Study, slug=slug)
-    try:
-        job = services.study_maps_compute(study=study)
-    except ValueError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, f"Queued {job.total} image x model units.")
-    return redirect("research_results", slug=slug)
+    running = ComputeJob.objects.filter(study=study, finished_at__isnull=True).first()
+    if request.method == "POST":
+        if running is not None:
+            messages.error(request, f"Job {running.pk} is still running: wait for it, or cancel it first.")
+            return redirect("research_results", slug=slug)
+        try:
+            job = services.study_maps_compute(study=study)
+        except ValueError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"Queued {job.total} image x model units.")
+        return redirect("research_results", slug=slug)
+    context = {"study": study, "estimate": study_compute_estimate(study=study), "running": running}
+    return render(request, "research/compute_confirm.html", context)
 
 
 @staff_member_required

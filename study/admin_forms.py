@@ -55,4 +55,9 @@ class StudyFromTemplateForm(forms.Form):
         + ", ".join(map(str, presets.DEFAULT_SEVERITIES))
         + ".",
     )
-    compute_now = forms.BooleanField(required=False, initial=True, label="Queue the model maps now")
+    compute_now = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Queue the model maps now",
+        help_text="Otherwise later, from the results page, which shows how many units and how long first.",
+    )

@@ -78,7 +78,7 @@ def test_an_upload_with_a_bad_label_shows_the_error_and_saves_nothing(admin_clie
             "labels": a_csv("file,label\na,285\nb,Egyptian kat\n"),
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = response.content.decode()
     assert "Nothing was added: 1 problem." in page
     assert "set.zip:b.png (labels.csv line 3): label &#x27;Egyptian kat&#x27; is not a class name" in page

@@ -233,7 +233,8 @@ def test_cancel_stops_pending_units_and_lets_a_running_one_finish(
 @pytest.fixture
 def timed_job(image_set, default_model, broken_model, django_capture_on_commit_callbacks):
     """8 units (4 images x 2 models) with hand-made timestamps, T0 = job start: done at
-    T0+60 s and T0+80 s, failed at T0+100 s, one running since T0+90 s, four pending."""
+    T0+60 s and T0+80 s (each stored a prediction while it ran), failed at T0+100 s, one
+    running since T0+90 s, four pending."""
     job = _job(_study(image_set, default_model, broken_model), django_capture_on_commit_callbacks)
     t0 = timezone.now() - timedelta(minutes=10)
     units = list(job.units.order_by("pk"))
@@ -253,6 +254,9 @@ def timed_job(image_set, default_model, broken_model, django_capture_on_commit_c
     ComputeJob.objects.filter(pk=job.pk).update(
         status=ComputeJob.Status.RUNNING, started_at=t0, created_at=t0 - timedelta(seconds=5)
     )
+    for unit, stored in ((units[0], 30), (units[1], 40)):
+        prediction = Prediction.objects.create(image=unit.image, model=unit.model, top5=[], weights_sha256="")
+        Prediction.objects.filter(pk=prediction.pk).update(created_at=t0 + timedelta(seconds=stored))
     job.refresh_from_db()
     return job, t0
 
@@ -276,20 +280,31 @@ def test_progress_rate_and_eta_from_hand_made_timestamps(timed_job):
         4,
     )
     assert progress["finished"] == 3 and progress["remaining"] == 5 and progress["percent"] == 37.5
-    # Fewer than 20 finished: 3 units from the start to the last finish, 100 s: 1.8 per minute;
-    # 5 left at that rate end 5 / 1.8 min = 166.67 s after T0+100 s, i.e. 136.67 s after now.
-    assert progress["rate_per_minute"] == pytest.approx(1.8)
-    assert progress["eta_at"] == t0 + timedelta(seconds=100 + 5 / 1.8 * 60)
-    assert progress["eta_seconds"] == pytest.approx(100 + 5 / 1.8 * 60 - 130)
-    assert progress["eta_text"] == "2 min 17 s"
+    # The rate counts units that computed something (the failed one stored nothing). Fewer
+    # than 20: 2 units from the start to the last computed finish, 80 s: 1.5 per minute;
+    # 5 left at that rate end 5 / 1.5 min = 200 s after T0+80 s, i.e. 150 s after now.
+    assert (progress["computed"], progress["cached"]) == (2, 0)
+    assert progress["rate_per_minute"] == pytest.approx(1.5)
+    assert abs(progress["eta_at"] - (t0 + timedelta(seconds=280))) < timedelta(milliseconds=1)
+    assert progress["eta_seconds"] == pytest.approx(150)
+    assert progress["eta_text"] == "2 min 30 s"
 
-    # Over the last 2: the finishes at T0+80 s and T0+100 s, after the one at T0+60 s: 2 per 40 s.
-    windowed = compute_job_progress(job, now=now, window=2)
+    # Over the last 1: the finish at T0+80 s, after the one at T0+60 s: 1 per 20 s.
+    windowed = compute_job_progress(job, now=now, window=1)
     assert windowed["rate_per_minute"] == pytest.approx(3.0)
-    assert windowed["eta_seconds"] == pytest.approx(100 + 100 - 130)
+    assert windowed["eta_seconds"] == pytest.approx(80 + 100 - 130)
 
     # Past the estimate: 0, not negative.
     assert compute_job_progress(job, now=t0 + timedelta(hours=1))["eta_seconds"] == 0
+
+
+def test_units_that_found_their_maps_stored_make_no_rate(timed_job):
+    # compute_maps --wait once printed "3534.82 units/min" for a job whose maps existed
+    job, t0 = timed_job
+    Prediction.objects.all().delete()  # nothing was stored while the two done units ran
+    progress = compute_job_progress(job, now=t0 + timedelta(seconds=130))
+    assert (progress["done"], progress["computed"], progress["cached"]) == (2, 0, 2)
+    assert progress["rate_per_minute"] is None and progress["eta_text"] == ""
 
 
 def test_no_rate_before_the_first_unit_finishes(one_image_study, django_capture_on_commit_callbacks):
@@ -392,7 +407,9 @@ def test_compute_maps_wait_shows_rate_and_eta_with_a_real_worker(
     out = io.StringIO()
     call_command("compute_maps", study=study.slug, wait=True, timeout=600, stdout=out)
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("queued job") and "2 image x model units" in lines[0]
+    # the estimate before queuing: no earlier map of this model and method to measure from
+    assert lines[0].startswith("estimate: 2 image x model units: 2 to compute, 0 stored already; time unk")
+    assert lines[1].startswith("queued job") and "2 image x model units" in lines[1]
     assert "2/2 done" in lines[-1] and "units/min" in lines[-1] and "(done)" in lines[-1]
     job = ComputeJob.objects.get()
     assert job.status == "done" and set(job.units.values_list("attempts", flat=True)) == {1}

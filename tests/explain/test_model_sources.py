@@ -245,7 +245,7 @@ def test_the_admin_rejects_a_broken_upload_and_saves_nothing(staff_client, tmp_p
             architecture="resnet18",
         ),
     )
-    assert page.status_code == 200
+    assert page.status_code == 400  # refused: a 4xx, with the reason on the form
     errors = page.context["adminform"].form.non_field_errors()
     assert errors and "The model does not load: the weights file is not a state_dict" in errors[0]
     assert not ModelSpec.objects.exists()

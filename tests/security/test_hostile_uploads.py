@@ -211,7 +211,7 @@ def test_hostile_files_in_the_admin_bulk_upload_are_named_and_nothing_is_added(
     rows_before, files_before = Image.objects.count(), media_files(media)
     response = admin_client.post(f"/admin/catalogue/imageset/{image_set.pk}/upload/", {"files": files})
     page = response.content.decode()
-    assert response.status_code == 200 and "Nothing was added" in page
+    assert response.status_code == 400 and "Nothing was added" in page
     assert message in page
     assert Image.objects.count() == rows_before and media_files(media) == files_before
 
@@ -236,7 +236,7 @@ def test_the_admin_single_image_form_refuses_bombs_and_non_images(
             "class_name": "",
         },
     )
-    assert response.status_code == 200 and message in response.content.decode()
+    assert response.status_code == 400 and message in response.content.decode()
     assert Image.objects.count() == rows_before and media_files(media) == files_before
 
 

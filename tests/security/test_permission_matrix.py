@@ -202,7 +202,11 @@ PUBLIC_AND_PARTICIPANT = {
 RESEARCH = {
     "research/": [get("study list", lambda w: "/research/", staff_only(200))],
     "research/<slug:slug>/": [get("results", lambda w: f"/research/{slug(w)}/", staff_only(200))],
-    "research/<slug:slug>/compute": staff_action("queue", lambda w: f"/research/{slug(w)}/compute"),
+    "research/<slug:slug>/compute": [
+        # GET: the estimate and the button; POST queues (or refuses while a job runs)
+        get("estimate", lambda w: f"/research/{slug(w)}/compute", staff_only(200)),
+        post("queue", lambda w: f"/research/{slug(w)}/compute", staff_only(Redirect("/research/"))),
+    ],
     "research/<slug:slug>/jobs/<int:job_id>/retry": staff_action(
         "retry", lambda w: f"/research/{slug(w)}/jobs/{w.job.pk}/retry"
     ),

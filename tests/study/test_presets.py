@@ -126,7 +126,7 @@ def test_admin_page_shows_the_reason_when_a_template_does_not_fit(admin_client, 
         "/admin/study/study/from-template/",
         {"template": "compare_models", "image_set": image_set.pk, "models": [default_model.pk]},
     )
-    assert response.status_code == 200
+    assert response.status_code == 400  # a refused form is a 4xx
     assert "needs at least 2 models" in response.content.decode()
     assert not Study.objects.exists()
 

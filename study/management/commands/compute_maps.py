@@ -4,13 +4,17 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explain.models import ComputeJob
 from explain.selectors import compute_job_progress
+from study.compute_estimate import study_compute_estimate
 from study.models import Study
 from study.services import study_maps_compute
 
 
 def progress_line(progress: dict) -> str:
-    """'  3/12 done, 1 failed, 2.4 units/min, ETA 3 min 45 s (running)'"""
+    """'  3/12 done (1 stored already), 1 failed, 2.4 units/min, ETA 3 min 45 s (running)'; the
+    rate counts only units that computed something (explain.selectors.compute_job_progress)."""
     parts = [f"{progress['done']}/{progress['total']} done"]
+    if progress["cached"]:
+        parts[0] += f" ({progress['cached']} stored already)"
     if progress["failed"]:
         parts.append(f"{progress['failed']} failed")
     if progress["cancelled"]:
@@ -40,6 +44,7 @@ class Command(BaseCommand):
         study_obj = Study.objects.filter(slug=study).first()
         if study_obj is None:
             raise CommandError(f"no study with slug {study!r}")
+        self.stdout.write(f"estimate: {study_compute_estimate(study=study_obj).text()}")
         try:
             job = study_maps_compute(study=study_obj)
         except ValueError as error:
