@@ -1,0 +1,140 @@
+"""A model with its own classes, as the README's walk-through adds one: 3 architectural styles
+fine-tuned elsewhere, uploaded in the admin, its classes shown on its page and its test load,
+images labelled by class name against it, and maps of the labelled class."""
+
+import io
+
+import pytest
+import torch
+import torchvision
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from catalogue.models import ImageSet
+from explain.models import ModelSpec, SaliencyMap
+from explain.services import image_maps_compute, method_params
+from explain.targets import TargetPolicy
+from tests.conftest import gradient_image
+
+STYLES = ["gothic", "baroque", "modernist"]
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def staff_client(client, db):
+    user = get_user_model().objects.create_user("curator", password="curator-pass-123", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label__in=("explain", "catalogue"),
+            codename__regex=r"_(modelspec|imageset|image)$",
+        )
+    )
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def styles_model(staff_client) -> ModelSpec:
+    """A 3-class mobilenet_v3_small state dict (random weights stand in for the fine-tuned
+    ones), added through the admin's form as the walk-through does."""
+    torch.manual_seed(0)
+    buffer = io.BytesIO()
+    torch.save(torchvision.models.mobilenet_v3_small(num_classes=3).state_dict(), buffer)
+    page = staff_client.post(
+        reverse("admin:explain_modelspec_add"),
+        {
+            "name": "styles",
+            "source": ModelSpec.Source.TORCHVISION,
+            "architecture": "mobilenet_v3_small",
+            "weights_file": SimpleUploadedFile("styles.pt", buffer.getvalue()),
+            "input_size": 64,
+            "mean": "[0.485, 0.456, 0.406]",
+            "std": "[0.229, 0.224, 0.225]",
+            "class_names": '["gothic", "baroque", "modernist"]',
+        },
+    )
+    assert page.status_code == 302, page.context["adminform"].form.errors
+    return ModelSpec.objects.get(name="styles")
+
+
+def test_the_change_page_shows_the_class_count_and_the_list(staff_client, styles_model, default_model):
+    html = staff_client.get(
+        reverse("admin:explain_modelspec_change", args=[styles_model.pk])
+    ).content.decode()
+    assert '<details class="model-class-names" id="model-class-names">' in html
+    assert "<summary>3 classes</summary>" in html
+    assert '<li value="0">gothic</li><li value="1">baroque</li><li value="2">modernist</li>' in html
+    imagenet = staff_client.get(reverse("admin:explain_modelspec_change", args=[default_model.pk]))
+    assert "<summary>1000 ImageNet classes (class_names left empty)</summary>" in imagenet.content.decode()
+    # An HTML class name is shown as text, not markup.
+    styles_model.class_names = ["<b>gothic</b>", "baroque", "modernist"]
+    styles_model.save()
+    html = staff_client.get(
+        reverse("admin:explain_modelspec_change", args=[styles_model.pk])
+    ).content.decode()
+    assert '<li value="0">&lt;b&gt;gothic&lt;/b&gt;</li>' in html
+
+
+def test_the_test_load_lists_the_classes(staff_client, styles_model):
+    page = staff_client.post(
+        reverse("admin:explain_modelspec_test_load", args=[styles_model.pk]), {"sample": "chelsea"}
+    )
+    assert page.context["result"]["class_names"] == STYLES
+    assert page.context["result"]["imagenet_classes"] is False
+    html = page.content.decode()
+    assert '<details class="model-class-names" id="test-load-classes">' in html
+    assert "<summary>3 classes</summary>" in html and '<li value="2">modernist</li>' in html
+    # The top 3 of 3 classes: their probabilities add up to 1.
+    assert sum(row["probability"] for row in page.context["result"]["top5"]) == pytest.approx(1, abs=1e-5)
+
+
+def _upload(staff_client, image_set, labels: str):
+    return staff_client.post(
+        f"/admin/catalogue/imageset/{image_set.pk}/upload/",
+        {
+            "files": [
+                SimpleUploadedFile(f"{name}.png", gradient_image(seed=seed), content_type="image/png")
+                for seed, name in enumerate(("cathedral", "palace", "tower"))
+            ],
+            "labels": SimpleUploadedFile("labels.csv", labels.encode(), content_type="text/csv"),
+            "model": "styles",
+        },
+        follow=True,
+    )
+
+
+def test_labels_by_class_name_against_the_model_then_maps_of_the_labelled_class(staff_client, styles_model):
+    image_set = ImageSet.objects.create(name="facades")
+    # An ImageNet name and a misspelt style are refused, naming the model and the close match.
+    refused = _upload(staff_client, image_set, "file,label\ncathedral,Gothic\npalace,baroqe\ntower,church\n")
+    assert refused.status_code == 400
+    page = refused.content.decode()
+    assert "label &#x27;baroqe&#x27; is not a class name of model &#x27;styles&#x27;" in page
+    assert "close matches: &#x27;baroque&#x27; (1)" in page
+    assert "label &#x27;church&#x27; is not a class name of model &#x27;styles&#x27;" in page
+    assert not image_set.images.exists()
+
+    _upload(staff_client, image_set, "file,label\ncathedral,Gothic\npalace,BAROQUE\ntower,2\n")
+    labelled = dict(image_set.images.values_list("name", "class_index"))
+    assert labelled == {"cathedral": 0, "palace": 1, "tower": 2}
+    assert dict(image_set.images.values_list("name", "class_name")) == {
+        "cathedral": "gothic",
+        "palace": "baroque",
+        "tower": "modernist",
+    }
+    for image in image_set.images.all():
+        image_maps_compute(
+            image=image,
+            spec=styles_model,
+            method_params={"vanilla_gradient": method_params("vanilla_gradient")},
+            target_policy=TargetPolicy.LABEL_OR_PREDICTED,
+        )
+    stored = {m.image.name: m for m in SaliencyMap.objects.filter(model=styles_model).select_related("image")}
+    assert {name: m.target_class for name, m in stored.items()} == labelled
+    assert all(m.map_array().shape == (64, 64) and m.map_array().max() > 0 for m in stored.values())
