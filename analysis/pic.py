@@ -54,8 +54,7 @@ the same float32 and the same rounded uint8.
 Other differences: the confidence check runs before any blurring (it is PAIR's first check
 anyway: the same images are skipped for the same reason, only sooner); the threshold images
 go to ``pred_func`` in batches (``batch_size``; a model whose scores depend on the batch will
-differ in the last bits); the WebP encodings run in a second thread beside the next
-triangulation (``encode_in_background``); the random mask comes from a seeded generator
+differ in the last bits); the random mask comes from a seeded generator
 (``random_mask``) rather than numpy's global state; ``aggregate_pic`` checks that the curves
 share their x points (PAIR's check looks for repeated columns instead). Where every pixel of a
 greyscale image is revealed PAIR returns an (H, W, 1) array; this returns the image.
@@ -63,7 +62,6 @@ greyscale image is revealed PAIR returns an (H, W, 1) array; this returns the im
 
 import io
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -228,7 +226,6 @@ def compute_pic(
     num_data_points: int = 1000,
     batch_size: int | None = None,
     keep_images: bool = True,
-    encode_in_background: bool = True,
 ) -> PicResult:
     """One image's SIC or AIC curve for one saliency map (see the module docstring).
 
@@ -238,8 +235,6 @@ def compute_pic(
     softmax probability for SIC, 1.0 / 0.0 for a correct / wrong top-1 prediction for AIC.
     saliency_thresholds: ascending fractions of the image to reveal. batch_size: threshold
     images per ``pred_func`` call (None: all at once; 1: one by one as PAIR).
-    encode_in_background: run the WebP encodings in a second thread (same results; the time
-    saved needs a free core).
 
     Raises PicSkipped (with its reason) where the image cannot be scored.
     """
@@ -255,42 +250,10 @@ def compute_pic(
             None,
             f"the score on the original image ({original_pred}) is below min_pred_value ({min_pred_value})",
         )
-    with ThreadPoolExecutor(max_workers=1) if encode_in_background else _InPlace() as encoder:
-        return _curve_of_confident_image(
-            img,
-            saliency_map,
-            random_mask,
-            pred_func,
-            saliency_thresholds,
-            original_pred,
-            encoder,
-            keep_monotonous,
-            num_data_points,
-            batch_size,
-            keep_images,
-        )
-
-
-def _curve_of_confident_image(
-    img,
-    saliency_map,
-    random_mask,
-    pred_func,
-    saliency_thresholds,
-    original_pred,
-    encoder,
-    keep_monotonous,
-    num_data_points,
-    batch_size,
-    keep_images,
-) -> PicResult:
-    # The WebP encodings (which release the GIL) run in ``encoder`` while this thread
-    # triangulates the next image (Qhull keeps the GIL) or calls pred_func.
-    original_entropy = encoder.submit(image_entropy, img)
+    original_entropy = image_entropy(img)
     fully_blurred = blur_image(img, random_mask)
-    blurred_entropy = encoder.submit(image_entropy, fully_blurred)
+    blurred_entropy = image_entropy(fully_blurred)
     blurred_pred = pred_func(fully_blurred[np.newaxis])[0]
-    original_entropy, blurred_entropy = original_entropy.result(), blurred_entropy.result()
     if blurred_entropy >= original_entropy:
         raise PicSkipped(
             BLUR_KEEPS_INFORMATION,
@@ -319,9 +282,9 @@ def _curve_of_confident_image(
         previous = revealed
         first_of_kind.append(len(images))
         images.append(blur_image(img, revealed))
-        entropies.append(encoder.submit(image_entropy, images[-1]))
+        entropies.append(image_entropy(images[-1]))
     predictions = _predict(pred_func, images, batch_size)[first_of_kind]
-    entropies = np.array([entropy.result() for entropy in entropies], dtype=np.int64)[first_of_kind]
+    entropies = np.array(entropies, dtype=np.int64)[first_of_kind]
     images = [images[i] for i in first_of_kind]
 
     # The scalars as pred_func returned them, so that float32 scores are normalised in float32
@@ -346,21 +309,6 @@ def _curve_of_confident_image(
         normalized_predictions=normalized_predictions,
         blurred_images=[fully_blurred, *images, img] if keep_images else [],
     )
-
-
-class _InPlace:
-    """An executor that runs each task at once in the calling thread."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
-
-    def submit(self, function, *args) -> Future:
-        done = Future()
-        done.set_result(function(*args))
-        return done
 
 
 def _predict(pred_func, images: list[np.ndarray], batch_size: int | None) -> np.ndarray:

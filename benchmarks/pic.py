@@ -5,9 +5,8 @@
 
 Two saliency maps: "smooth" (blobs, like XRAI's regions) and "noisy" (pixel noise, like a raw
 gradient); the model is a cheap numpy function (the logit grows with the edge energy of the
-image's centre), so the times are the metric's own. The implementations take turns, one call
-each, so a busy machine slows them alike: PAIR, ``compute_pic`` in one thread, and
-``compute_pic`` with its WebP encodings in a second thread (its default); medians.
+image's centre), so the times are the metric's own. The two take turns, one call each, so a
+busy machine slows them alike; medians.
 
 Each pair of calls runs twice: with OpenBLAS's default threads and limited to one thread
 (threadpoolctl). PAIR's ``griddata`` inverts one 2x2 matrix per triangle through LAPACK, and
@@ -77,10 +76,7 @@ def side_by_side(pair, image, saliency_map, mask, pred_func, repeats: int):
     thresholds = pic.DEFAULT_THRESHOLDS
     calls = {
         "PAIR": lambda: pair.compute_pic_metric(image, saliency_map, mask, pred_func, thresholds),
-        "serial": lambda: pic.compute_pic(
-            image, saliency_map, mask, pred_func, thresholds, encode_in_background=False
-        ),
-        "background": lambda: pic.compute_pic(image, saliency_map, mask, pred_func, thresholds),
+        "analysis.pic": lambda: pic.compute_pic(image, saliency_map, mask, pred_func, thresholds),
     }
     times = {name: [] for name in calls}
     results = {}
@@ -146,10 +142,8 @@ def main() -> None:
     mask = pic.random_mask((SIZE, SIZE), seed=1)
     pic.compute_pic(image, maps["smooth"], mask, pred_func, (0.1,))  # imports, first calls
     pair.compute_pic_metric(image, maps["smooth"], mask, pred_func, (0.1,))
-    print(f"one {SIZE}x{SIZE} image, {len(pic.DEFAULT_THRESHOLDS)} thresholds, median seconds;")
-    print("analysis.pic serial (one thread) and with the WebP encodings in a second thread:")
-    header = ("PAIR", "serial", "ratio", "backgr.", "ratio")
-    print(f"{'map':7} {'BLAS':>7} {'runs':>4} " + " ".join(f"{name:>7}" for name in header))
+    print(f"one {SIZE}x{SIZE} image, {len(pic.DEFAULT_THRESHOLDS)} thresholds, median seconds:")
+    print(f"{'map':7} {'BLAS':>7} {'runs':>4} {'PAIR':>7} {'analysis.pic':>12} {'ratio':>6}")
     for map_name, saliency_map in maps.items():
         for limit, repeats in ((None, args.default_blas_repeats), (1, args.repeats)):
             if not repeats:
@@ -158,16 +152,12 @@ def main() -> None:
                 medians, results = side_by_side(pair, image, saliency_map, mask, pred_func, repeats)
             print(
                 f"{map_name:7} {limit or 'default':>7} {repeats:4} {medians['PAIR']:7.2f} "
-                f"{medians['serial']:7.2f} {medians['PAIR'] / medians['serial']:7.1f} "
-                f"{medians['background']:7.2f} {medians['PAIR'] / medians['background']:7.1f}"
+                f"{medians['analysis.pic']:12.2f} {medians['PAIR'] / medians['analysis.pic']:6.1f}"
             )
-        triangulation, encoding = floor_seconds(saliency_map, mask, results["serial"])
+        triangulation, encoding = floor_seconds(saliency_map, mask, results["analysis.pic"])
         print(f"  the floor PAIR spends too: Qhull {triangulation:.2f} s, WebP {encoding:.2f} s (one pass)")
-        for name in ("serial", "background"):
-            differences = largest_differences(results[name], results["PAIR"])
-            print(
-                f"  largest differences, {name}: " + ", ".join(f"{k} {v:.3g}" for k, v in differences.items())
-            )
+        differences = largest_differences(results["analysis.pic"], results["PAIR"])
+        print("  largest differences: " + ", ".join(f"{k} {v:.3g}" for k, v in differences.items()))
 
 
 if __name__ == "__main__":

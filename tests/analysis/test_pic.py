@@ -222,14 +222,12 @@ def test_without_the_running_maximum_and_with_float32_scores_as_pair(pair):
     assert np.all(np.diff(monotone.normalized_predictions) >= 0)
 
 
-def test_one_by_one_predictions_and_encoding_in_this_thread_give_the_same_curve():
+def test_one_by_one_predictions_give_the_same_curve():
     image = natural_image(64, 0)
     model = EdgeModel(image, centre_region(64))
     mask = pic.random_mask((64, 64), seed=1)
     batched = pic.compute_pic(image, smooth_map(64, 2), mask, model.sic, FEW_THRESHOLDS)
-    single = pic.compute_pic(
-        image, smooth_map(64, 2), mask, model.sic, FEW_THRESHOLDS, batch_size=1, encode_in_background=False
-    )
+    single = pic.compute_pic(image, smooth_map(64, 2), mask, model.sic, FEW_THRESHOLDS, batch_size=1)
     np.testing.assert_array_equal(batched.curve_y, single.curve_y)
     np.testing.assert_array_equal(batched.entropies, single.entropies)
 
