@@ -65,3 +65,13 @@ def test_the_picture_is_drawn_in_the_painters_colours(client, db):
     assert camera[0] / camera[2] < 0.8 < hand[0] / hand[2]
     strong, weak = painter_lut()[255], painter_lut()[80]
     assert strong[0] / strong[2] < 0.8 < weak[0] / weak[2]
+
+
+def test_the_webp_picture_is_the_png_at_a_tenth_of_its_size(client, db):
+    png = client.get("/worked-example.png")
+    webp = client.get("/worked-example.webp")
+    assert webp.status_code == 200 and webp["Content-Type"] == "image/webp"
+    assert len(webp.content) * 5 < len(png.content)
+    lossless = np.asarray(PILImage.open(io.BytesIO(png.content)).convert("RGB")).astype(int)
+    lossy = np.asarray(PILImage.open(io.BytesIO(webp.content)).convert("RGB")).astype(int)
+    assert lossy.shape == lossless.shape and np.abs(lossy - lossless).mean() < 4

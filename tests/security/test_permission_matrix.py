@@ -123,6 +123,7 @@ PUBLIC_AND_PARTICIPANT = {
     # 503: no worker heartbeat in the tests; public so that load balancers can poll it
     "healthz/worker": [get("worker health", lambda w: "/healthz/worker", everyone(503))],
     "worked-example.png": [get("instructions' picture", lambda w: "/worked-example.png", everyone(200))],
+    "worked-example.webp": [get("instructions' picture", lambda w: "/worked-example.webp", everyone(200))],
     "favicon.ico": [get("the icon", lambda w: "/favicon.ico", everyone(200))],
     "s/<slug:slug>/": [
         get(
