@@ -255,7 +255,9 @@ def _exported_input_shape(program) -> list[int | None]:
     return [dim if isinstance(dim, int) else None for dim in value.shape]
 
 
-def build_exported_program(weights_path: str | Path, input_size: int) -> tuple[torch.nn.Module, str]:
+def build_exported_program(
+    weights_path: str | Path, input_size: int, device: torch.device | None = None
+) -> tuple[torch.nn.Module, str]:
     """The module of a program saved with torch.export.save, and a note for the person who
     uploaded it ("" when there is nothing to say).
 
@@ -263,6 +265,8 @@ def build_exported_program(weights_path: str | Path, input_size: int) -> tuple[t
     one image runs on a batch one image at a time (slower, same maps); one exported for any
     other fixed batch is refused, naming torch.export.Dim. Its module runs as it was exported
     (an exported module has no train/eval switch), so the model must be exported in eval mode.
+    Its graph is moved to ``device`` (the CPU by default): a program records the device of
+    every tensor it makes, e.g. the one it was exported on, which .to() would not change.
     """
     if _is_torchscript_archive(weights_path):
         raise ValueError(
@@ -284,6 +288,9 @@ def build_exported_program(weights_path: str | Path, input_size: int) -> tuple[t
             f"the .pt2 file does not load with torch.export.load ({type(error).__name__}: "
             f"{str(error).strip().splitlines()[0][:200]})"
         ) from None
+    from torch.export.passes import move_to_device_pass
+
+    program = move_to_device_pass(program, device or torch.device("cpu"))
     shape = _exported_input_shape(program)
     if len(shape) != 4 or shape[1] not in (3, None):
         shown = "x".join("N" if dim is None else str(dim) for dim in shape)
@@ -462,8 +469,9 @@ def load_model(
     if interpolation not in RESAMPLING:
         raise ValueError(f"interpolation must be one of {', '.join(RESAMPLING)}")
     notes: tuple[str, ...] = ()
+    device = device or best_device()
     if source == "torch_export" and weights_path:
-        module, note = build_exported_program(weights_path, input_size)
+        module, note = build_exported_program(weights_path, input_size, device)
         weights_file, notes = Path(weights_path), (note,) if note else ()
     else:
         module, weights_file = build_module(
@@ -474,7 +482,6 @@ def load_model(
             pretrained_weights=pretrained_weights,
             input_size=input_size,
         )
-    device = device or best_device()
     module = module.to(device)
     example = torch.zeros(1, 3, input_size, input_size, device=device)
     try:

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from explain import saliency
+from explain import model_zoo, saliency
 from explain.models import ModelSpec
 from explain.services import (
     method_params,
@@ -136,6 +136,28 @@ def test_a_program_exported_for_one_image_runs_one_image_at_a_time(db, tmp_path,
 def test_a_program_exported_for_a_fixed_batch_of_several_is_refused_naming_dim(db, tmp_path, programs):
     with pytest.raises(ValueError, match=r"fixed batch of 4 images.*torch\.export\.Dim\(\"batch\"\)"):
         model_spec_load(_spec(tmp_path, programs["batch4"]))
+
+
+class MakesATensor(torch.nn.Module):
+    """Adds a tensor it makes itself: the program records the device it was made on."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3)) + torch.zeros(3)
+
+
+def test_the_programs_graph_is_moved_to_the_workers_device(tmp_path):
+    """Exported on the CPU, loaded for another device (meta here, CUDA on a GPU worker): every
+    tensor the graph makes is made there, which module.to(device) alone would not do."""
+    path = tmp_path / "makes.pt2"
+    _export(MakesATensor(), 2, True, path)
+    cpu_module, _ = model_zoo.build_exported_program(path, SIZE)
+    meta_module, _ = model_zoo.build_exported_program(path, SIZE, torch.device("meta"))
+
+    def devices(module):
+        return {str(node.kwargs["device"]) for node in module.graph.nodes if "device" in node.kwargs}
+
+    assert devices(cpu_module) == {"cpu"} and devices(meta_module) == {"meta"}
+    assert meta_module(torch.zeros(2, 3, SIZE, SIZE, device="meta")).device.type == "meta"
 
 
 @pytest.fixture
