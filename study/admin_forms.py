@@ -30,7 +30,10 @@ class StudyFromTemplateForm(forms.Form):
         ModelSpec.objects.all(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Compare models needs two or more; the biased model adds the watermark CNN itself.",
+        help_text=(
+            "Compare models needs two or more (none chosen: the three offline EfficientNet-Lite "
+            "models); the biased model adds the watermark CNN itself."
+        ),
     )
     title = forms.CharField(max_length=200, required=False, help_text="Default: template and image set.")
     slug = forms.SlugField(required=False, help_text="Default: made from the title.")
