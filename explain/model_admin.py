@@ -65,6 +65,7 @@ class ModelSpecForm(forms.ModelForm):
             mean=cleaned.get("mean") or [],
             std=cleaned.get("std") or [],
             class_names=cleaned.get("class_names") or [],
+            head=(cleaned.get("head") or "").strip(),
         )
         try:
             if candidate.pretrained_weights and candidate.source not in ("torchvision", "timm"):
@@ -119,7 +120,10 @@ def test_load_view(request, object_id, *, model_admin):
         "result": result,
         "error": error,
     }
-    return TemplateResponse(request, "admin/explain/modelspec/test_load.html", context)
+    refused = request.method == "POST" and not form.is_valid()  # e.g. a sample that does not exist
+    return TemplateResponse(
+        request, "admin/explain/modelspec/test_load.html", context, status=400 if refused else 200
+    )
 
 
 def model_spec_urls(model_admin) -> list:

@@ -128,3 +128,14 @@ def test_runtimes_are_rounded_and_units_have_names(admin, study, django_capture_
     assert "ComputeUnit object" not in page and str(unit) in page
     duration = page.split('<td class="field-duration">')[1].split("</td>")[0]
     assert re.sub(r"\s+", "", duration) == "<p>2.26s</p>"
+
+
+def test_empty_mean_and_std_are_accepted_by_the_model_form_and_a_bad_sample_is_a_400(admin, default_model):
+    from explain.model_admin import ModelSpecForm
+
+    form = ModelSpecForm()
+    assert not form.fields["mean"].required and not form.fields["std"].required  # empty: the defaults
+    response = admin.post(
+        f"/admin/explain/modelspec/{default_model.pk}/test-load/", {"sample": "no-such-image"}
+    )
+    assert response.status_code == 400
