@@ -567,3 +567,24 @@ def image_detail(*, study: Study, image: Image, filters: AnalysisFilters, scores
             for m in maps
         ],
     }
+
+
+def ceiling_scatter_points(rows: list[dict], study_ceiling: dict, *, url=None) -> dict[str, list]:
+    """``ceiling_scatter_series`` with each point's image: per model x method, a
+    ``research.figures.Point`` per Spearman row whose image has a ceiling, labelled with the
+    image's name, class explained and both values, and linked to ``url(image_id)``."""
+    from research.figures import Point  # matplotlib, only where a chart is drawn
+
+    series: dict[str, list] = {}
+    for row in rows:
+        image_ceiling = study_ceiling["per_image"].get(row["image_id"])
+        if row["metric"] != "spearman" or image_ceiling is None:
+            continue
+        label = (
+            f"{row['image']} · {row['model']} · {row['method']}: Spearman {row['value']:.3f}, "
+            f"ceiling {image_ceiling[0]:.3f}"
+        )
+        series.setdefault(f"{row['model']} · {row['method']}", []).append(
+            Point(image_ceiling[0], row["value"], label, url(row["image_id"]) if url else "")
+        )
+    return series

@@ -52,6 +52,12 @@ urlpatterns = [
         views.study_image_detail,
         name="research_image_detail",
     ),
+    path(
+        "research/<slug:slug>/images/<int:image_id>/figure.<str:fmt>",
+        views.study_image_figure,
+        name="research_image_figure",
+    ),
+    path("research/<slug:slug>/charts/<slug:chart>.<str:fmt>", views.study_chart, name="research_chart"),
     path("research/maps/<int:map_id>.png", views.saliency_map_png, name="research_map_png"),
     path(
         "research/maps/<int:map_id>/top<int:percent>.png",

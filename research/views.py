@@ -15,14 +15,22 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from analysis.figures import Bar, bar_chart_svg, scatter_svg
+from analysis.figures import Bar
 from analysis.render import overlay_png, region_png
 from analysis.severity_chart import severity_chart_svg
 from annotations.models import Annotation
 from catalogue.models import Image
 from explain.models import ComputeJob, SaliencyMap
 from explain.services import compute_job_cancel, compute_job_retry
-from research import exports, inputs, metric_glossary, selectors, shortcut_selectors, variant_selectors
+from research import (
+    exports,
+    figures,
+    inputs,
+    metric_glossary,
+    selectors,
+    shortcut_selectors,
+    variant_selectors,
+)
 from research.dataset_export import write_dataset_zip
 from research.exports import write_agreement_csv, write_image_csv, write_participant_csv, write_study_zip
 from research.forms import AnalysisFilterForm, BadParameters
@@ -105,17 +113,13 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
                     (row["model"], row["method"]), (float("nan"), float("nan"))
                 )
     ceiling = selectors.noise_ceiling(scores)
-    scatter_series = selectors.ceiling_scatter_series(rows, ceiling)
     for row in summary:
         if row["metric"] == "spearman" and ceiling["spearman"] > 0:
             row["normalised"] = row["mean"] / ceiling["spearman"]
     summary = selectors.summary_in_glossary_order(summary)
-    spearman = [
-        Bar(f"{r['model']} · {r['method']}", r["mean"], r["ci_low"], r["ci_high"])
-        for r in summary
-        if r["metric"] == "spearman"
-    ]
     query = filters.query_string()
+    chart = _spearman_chart(study, summary, ceiling)
+    scatter, scatter_series = _scatter_chart(study, rows, ceiling, query)
     context = {
         "study": study,
         "progress": selectors.study_progress(study=study),
@@ -125,18 +129,8 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         "hierarchical": hierarchical,
         "comparisons": selectors.pairwise_comparisons(rows),
         "ceiling": ceiling,
-        "chart": _inline_svg(bar_chart_svg(spearman, metric="Spearman", ceiling=ceiling["spearman"]))
-        if spearman
-        else "",
-        "scatter": _inline_svg(
-            scatter_svg(
-                scatter_series,
-                x_label="the image's split-half noise ceiling (Spearman)",
-                y_label="model map's Spearman with the human mean",
-            )
-        )
-        if scatter_series
-        else "",
+        "chart": _inline_svg(figures.render(chart, "svg")) if chart else "",
+        "scatter": _inline_svg(figures.svg_with_points(scatter, scatter_series)) if scatter else "",
         "rows": rows,
         "gallery": selectors.gallery(study=study, filters=filters, scores=scores),
         "glossary": metric_glossary.glossary(METRICS),
@@ -155,6 +149,101 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         context["watermark_humans"] = shortcut_selectors.human_watermark_share(study=study)
     context.update(_variant_sections(study, all_rows))
     return render(request, "research/results.html", context)
+
+
+SCATTER_AXES = {
+    "x_label": "the image's split-half noise ceiling (Spearman)",
+    "y_label": "model map's Spearman with the human mean",
+}
+
+
+def _spearman_chart(study: Study, summary: list[dict], ceiling: dict):
+    """The bar chart of mean Spearman per model x method (a matplotlib figure), or None."""
+    bars = [
+        Bar(f"{r['model']} · {r['method']}", r["mean"], r["ci_low"], r["ci_high"])
+        for r in summary
+        if r["metric"] == "spearman"
+    ]
+    if not bars:
+        return None
+    title = f"{study.title}: agreement with the human mean map"
+    return figures.bar_chart(
+        bars, metric="Spearman rank correlation", ceiling=ceiling["spearman"], title=title
+    )
+
+
+def _scatter_chart(study: Study, rows: list[dict], ceiling: dict, query: str):
+    """(The ceiling scatter as a matplotlib figure, or None; its points, linked to their
+    images' pages)."""
+
+    def image_url(image_id: int) -> str:
+        url = reverse("research_image_detail", args=[study.slug, image_id])
+        return f"{url}?{query}" if query else url
+
+    series = selectors.ceiling_scatter_points(rows, ceiling, url=image_url)
+    if not series:
+        return None, series
+    title = f"{study.title}: each image's agreement against its noise ceiling"
+    return figures.scatter_chart(series, title=title, **SCATTER_AXES), series
+
+
+def _figure_response(data: bytes, fmt: str, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=figures.FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    return response
+
+
+CHARTS = ("spearman", "ceiling-scatter")
+
+
+@staff_member_required
+@refuses_bad_parameters()
+def study_chart(request: HttpRequest, slug: str, chart: str, fmt: str) -> HttpResponse:
+    """A chart of the results page as a file for a paper: SVG or PNG, white background, title."""
+    study = get_object_or_404(Study, slug=slug)
+    if chart not in CHARTS or fmt not in figures.FORMATS:
+        raise Http404(f"charts: {', '.join(CHARTS)}; formats: {', '.join(figures.FORMATS)}")
+    filters = _filters(request)
+    scores = study_scores(study=study, filters=filters)
+    rows = [
+        r for r in selectors.agreement_rows(study=study, filters=filters, scores=scores) if not r["original"]
+    ]
+    ceiling = selectors.noise_ceiling(scores)
+    if chart == "spearman":
+        figure = _spearman_chart(study, selectors.agreement_summary(rows), ceiling)
+    else:
+        figure, _ = _scatter_chart(study, rows, ceiling, filters.query_string())
+    if figure is None:
+        raise Http404("no agreement yet: the chart needs painted maps and model maps")
+    return _figure_response(figures.render(figure, fmt), fmt, f"{study.slug}-{chart}")
+
+
+@staff_member_required
+@refuses_bad_parameters()
+def study_image_figure(request: HttpRequest, slug: str, image_id: int, fmt: str) -> HttpResponse:
+    """One image's gallery as a figure: the image, the human mean and every model map of the
+    study on one colour map with a colour bar, each map titled with its Spearman."""
+    import numpy as np
+
+    study = get_object_or_404(Study, slug=slug)
+    image = get_object_or_404(Image, pk=image_id, image_set=study.image_set)
+    if fmt not in figures.FORMATS:
+        raise Http404(f"formats: {', '.join(figures.FORMATS)}")
+    filters = _filters(request)
+    scores = study_scores(study=study, filters=filters)
+    mean, n_maps = inputs.human_mean(study=study, image=image, filters=filters)
+    panels = []
+    for saliency_map in inputs.study_saliency_maps(study=study):
+        if saliency_map.image_id != image.pk:
+            continue
+        values = scores.scores.get(saliency_map.pk)
+        score = f"\nSpearman {float(values[METRICS.index('spearman')]):.3f}" if values is not None else ""
+        panels.append((f"{saliency_map.model.name}\n{saliency_map.method}{score}", saliency_map.map_array()))
+    picture = np.asarray(_picture(image).convert("RGB"))
+    label = image.class_name or "no label"
+    title = f"{image.name} ({label}): human mean of {n_maps} map{'s' if n_maps != 1 else ''}"
+    figure = figures.image_panel(picture, mean, panels, title=title)
+    return _figure_response(figures.render(figure, fmt), fmt, f"{study.slug}-{image.name}")
 
 
 def _scoring_page(request: HttpRequest, study: Study, task: str, progress) -> HttpResponse:
