@@ -91,8 +91,8 @@ def _computed_finishes(job: ComputeJob) -> list:
     stored = defaultdict(list)  # (image, model) -> times a map or prediction was stored
     for rows in (SaliencyMap.objects, Prediction.objects):
         for image_id, model_id, created_at in rows.filter(
-            image_id__in={unit[0] for unit in units},
-            model_id__in={unit[1] for unit in units},
+            image_id__in=job.units.values("image_id"),  # subqueries: no parameter per unit
+            model_id__in=job.units.values("model_id"),
             created_at__gte=job.created_at,
         ).values_list("image_id", "model_id", "created_at"):
             stored[image_id, model_id].append(created_at)

@@ -54,7 +54,9 @@ def study_compute_estimate(*, study: Study) -> ComputeEstimate:
     names = dict(study.model_specs.values_list("pk", "name"))
     stored = defaultdict(set)  # (image, model) -> methods with a map at the study's parameters
     for image_id, model_id, method, map_hash in SaliencyMap.objects.filter(
-        image_id__in=[pk for pk, _ in images], model_id__in=model_ids, method__in=study.methods
+        image_id__in=study_compute_images(study).values("pk"),
+        model_id__in=model_ids,
+        method__in=study.methods,
     ).values_list("image_id", "model_id", "method", "params_hash"):
         if hashes.get(method) == map_hash:
             stored[image_id, model_id].add(method)
