@@ -453,6 +453,7 @@ def load_model(
     std=(),
     interpolation: str = "bicubic",
     class_names=(),
+    head: str = "",
     device: torch.device | None = None,
 ) -> LoadedModel:
     """Build, check and prepare a classifier: settings validated, one forward pass on a
@@ -483,6 +484,8 @@ def load_model(
             input_size=input_size,
         )
     module = module.to(device)
+    # TorchScript and exported programs hide their layers: differentiate them as they are.
+    is_opaque = isinstance(module, torch.jit.ScriptModule) or source == "torch_export"
     example = torch.zeros(1, 3, input_size, input_size, device=device)
     try:
         with torch.no_grad():
@@ -492,16 +495,26 @@ def load_model(
             f"the model fails on a 1x3x{input_size}x{input_size} input ({type(error).__name__}: "
             f"{str(error).strip().splitlines()[-1][:200]}); check input_size"
         ) from None
+    if head:  # one head of a multi-head model: its logits are this model's
+        from explain.saliency.heads import pick_head, select_head
+
+        head_key = int(head) if head.lstrip("-").isdigit() else head
+        output = pick_head(output, head_key)  # a head the model lacks: named with those it has
+        module = select_head(module, head_key)
+    elif isinstance(output, tuple | list | dict):
+        from explain.saliency.heads import head_names
+
+        names = ", ".join(str(name) for name in head_names(output))
+        raise ValueError(f"the model returns several heads ({names}); set head to the one it explains")
     if not torch.is_tensor(output) or output.ndim != 2:
         raise ValueError("the model must return logits of shape (N, classes)")
     if output.shape[1] != len(class_names):
         raise ValueError(
-            f"the model outputs {output.shape[1]} classes but class_names lists {len(class_names)} "
+            f"{f'head {head} of the model' if head else 'the model'} outputs {output.shape[1]} classes "
+            f"but class_names lists {len(class_names)} "
             "(empty class_names means the 1000 ImageNet classes)"
         )
     kind = {"torchscript": "TorchScript model", "torch_export": "torch.export program"}.get(source, "model")
-    # TorchScript and exported programs hide their layers: differentiate them as they are.
-    is_opaque = isinstance(module, torch.jit.ScriptModule) or source == "torch_export"
     gradient_module, folded = module, 0
     if not is_opaque:
         try:

@@ -86,6 +86,13 @@ class ModelSpec(models.Model):
     class_names = models.JSONField(
         default=list, blank=True, help_text="Empty means the 1000 ImageNet classes."
     )
+    head = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="A model with several heads (returning a tuple, list or dict of logits): the head "
+        "this model explains, by name (a dict key) or position (0, 1, ...); class_names are that "
+        "head's. Add the same file once per head, e.g. styles-style and styles-place.",
+    )
     weights_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

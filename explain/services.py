@@ -81,6 +81,7 @@ def _model_build(spec: ModelSpec) -> model_zoo.LoadedModel:
         std=spec.std,
         interpolation=spec.interpolation,
         class_names=spec.class_names,
+        head=spec.head,
     )
     if spec.pk and spec.weights_sha256 != loaded.weights_sha256:
         ModelSpec.objects.filter(pk=spec.pk).update(weights_sha256=loaded.weights_sha256)
@@ -107,6 +108,7 @@ def model_spec_load(spec: ModelSpec) -> model_zoo.LoadedModel:
         tuple(spec.mean),
         tuple(spec.std),
         tuple(spec.class_names),
+        spec.head,
     )
     if key in _loaded_models:
         return _loaded_models[key]
@@ -142,6 +144,7 @@ def model_spec_check(spec: ModelSpec, weights_path: str | None = None) -> model_
         std=spec.std,
         interpolation=spec.interpolation,
         class_names=spec.class_names,
+        head=spec.head,
     )
 
 

@@ -92,4 +92,7 @@ def select_head(model: torch.nn.Module, head: Head) -> torch.nn.Module:
     position), for any saliency method. It keeps ``model``'s train/eval mode. A wrong head
     is named (with the heads there are) at the first forward pass."""
     selector = _head_selector_class()(model, head)
-    return selector.train(model.training)
+    # Only the wrapper's own flag: .train() would recurse into the model, and an exported
+    # program's module refuses train()/eval().
+    selector.training = model.training
+    return selector

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from catalogue.models import ImageSet
 from explain.models import ModelSpec, SaliencyMap
-from explain.services import image_maps_compute, method_params
+from explain.services import image_maps_compute, method_params, model_spec_load, saliency_map_get_or_create
 from explain.targets import TargetPolicy
 from tests.conftest import gradient_image
 
@@ -138,3 +138,99 @@ def test_labels_by_class_name_against_the_model_then_maps_of_the_labelled_class(
     stored = {m.image.name: m for m in SaliencyMap.objects.filter(model=styles_model).select_related("image")}
     assert {name: m.target_class for name, m in stored.items()} == labelled
     assert all(m.map_array().shape == (64, 64) and m.map_array().max() > 0 for m in stored.values())
+
+
+HALF = 8
+
+
+class StyleAndPlace(torch.nn.Module):
+    """Two heads with their own classes: "style" (3) sees only the left half of the image,
+    "place" (inside/outside) only the right half (a 1x1 convolution mixes no pixels)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Conv2d(3, 4, 1)
+        self.style = torch.nn.Linear(4 * 16 * HALF, 3)
+        self.place = torch.nn.Linear(4 * 16 * HALF, 2)
+
+    def forward(self, x):
+        features = torch.tanh(self.features(x))
+        return {
+            "style": self.style(features[..., :HALF].flatten(1)),
+            "place": self.place(features[..., HALF:].flatten(1)),
+        }
+
+
+@pytest.fixture(scope="module")
+def two_head_program(tmp_path_factory) -> bytes:
+    torch.manual_seed(4)
+    path = tmp_path_factory.mktemp("heads") / "style-place.pt2"
+    program = torch.export.export(
+        StyleAndPlace().eval(),
+        (torch.randn(2, 3, 16, 16),),
+        dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+    )
+    torch.export.save(program, str(path))
+    return path.read_bytes()
+
+
+def _head_spec(settings, program: bytes, name: str, head: str, class_names: list[str]) -> ModelSpec:
+    weights = settings.MEDIA_ROOT / "weights"
+    weights.mkdir(exist_ok=True)
+    (weights / "style-place.pt2").write_bytes(program)
+    return ModelSpec.objects.create(
+        name=name,
+        source=ModelSpec.Source.TORCH_EXPORT,
+        weights_file="weights/style-place.pt2",
+        input_size=16,
+        mean=[0.5] * 3,
+        std=[0.25] * 3,
+        class_names=class_names,
+        head=head,
+    )
+
+
+def test_each_head_of_a_two_head_model_is_a_model_with_its_own_classes_and_maps(
+    db, settings, two_head_program, image_set
+):
+    style = _head_spec(settings, two_head_program, "facades-style", "style", STYLES)
+    place = _head_spec(settings, two_head_program, "facades-place", "place", ["inside", "outside"])
+    assert model_spec_load(style).class_names == tuple(STYLES)
+    assert {row["name"] for row in model_spec_load(place).top_k(torch.zeros(1, 3, 16, 16))[0]} == {
+        "inside",
+        "outside",
+    }
+    image = image_set.images.first()
+    maps = {
+        spec.head: saliency_map_get_or_create(
+            image=image,
+            spec=spec,
+            method="vanilla_gradient",
+            params=method_params("vanilla_gradient"),
+            target_class=1,
+        ).map_array()
+        for spec in (style, place)
+    }
+    # Each head's map lies on the half that head sees, and only there.
+    assert maps["style"][:, :HALF].sum() > 0 and (maps["style"][:, HALF:] == 0).all()
+    assert maps["place"][:, HALF:].sum() > 0 and (maps["place"][:, :HALF] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("head", "class_names", "message"),
+    [
+        ("", STYLES, r"the model returns several heads \(style, place\); set head to the one it explains"),
+        ("colour", STYLES, r"no head 'colour'; its heads: 'style', 'place'"),
+        ("place", STYLES, r"head place of the model outputs 2 classes but class_names lists 3"),
+        ("1", ["inside", "outside"], None),  # a dict's heads by position, too
+    ],
+)
+def test_a_multi_head_model_needs_a_head_it_has_with_that_heads_class_count(
+    db, settings, two_head_program, head, class_names, message
+):
+    spec = _head_spec(settings, two_head_program, "facades", head, class_names)
+    if message is None:
+        assert model_spec_load(spec).class_names == ("inside", "outside")
+        return
+    with pytest.raises(ValueError, match=message):
+        model_spec_load(spec)
