@@ -234,3 +234,31 @@ def test_a_multi_head_model_needs_a_head_it_has_with_that_heads_class_count(
         return
     with pytest.raises(ValueError, match=message):
         model_spec_load(spec)
+
+
+def test_the_admin_adds_one_head_and_names_the_heads_when_none_is_given(staff_client, two_head_program):
+    def add(head: str):
+        return staff_client.post(
+            reverse("admin:explain_modelspec_add"),
+            {
+                "name": "facades-place",
+                "source": ModelSpec.Source.TORCH_EXPORT,
+                "weights_file": SimpleUploadedFile("style-place.pt2", two_head_program),
+                "input_size": 16,
+                "mean": "[0.5, 0.5, 0.5]",
+                "std": "[0.25, 0.25, 0.25]",
+                "class_names": '["inside", "outside"]',
+                "head": head,
+            },
+        )
+
+    page = add("")
+    assert page.status_code == 400
+    assert (
+        "the model returns several heads (style, place)"
+        in page.context["adminform"].form.non_field_errors()[0]
+    )
+    assert not ModelSpec.objects.exists()
+    page = add("place")
+    assert page.status_code == 302, page.context["adminform"].form.errors
+    assert ModelSpec.objects.get(name="facades-place").head == "place"
