@@ -83,10 +83,14 @@ def _model_build(spec: ModelSpec) -> model_zoo.LoadedModel:
         class_names=spec.class_names,
         head=spec.head,
     )
+    _record_weights_sha256(spec, loaded)
+    return loaded
+
+
+def _record_weights_sha256(spec: ModelSpec, loaded: model_zoo.LoadedModel) -> None:
     if spec.pk and spec.weights_sha256 != loaded.weights_sha256:
         ModelSpec.objects.filter(pk=spec.pk).update(weights_sha256=loaded.weights_sha256)
         spec.weights_sha256 = loaded.weights_sha256
-    return loaded
 
 
 def model_spec_load(spec: ModelSpec) -> model_zoo.LoadedModel:
@@ -111,6 +115,8 @@ def model_spec_load(spec: ModelSpec) -> model_zoo.LoadedModel:
         spec.head,
     )
     if key in _loaded_models:
+        # A row with the same settings (e.g. recreated under the same id) still gets the hash.
+        _record_weights_sha256(spec, _loaded_models[key])
         return _loaded_models[key]
     loaded = _model_build(spec)
     _loaded_models[key] = loaded
