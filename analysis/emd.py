@@ -25,20 +25,27 @@ from functools import lru_cache
 
 import numpy as np
 
-# POT imports every array library it finds, torch included (about 2.5 s and 430 MB), to offer
-# them as backends; we only give it numpy arrays, and the web processes, which score maps
-# but never run a model, must not load torch for it.
-for _backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
-    os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
-try:
-    import ot
-except ImportError:  # pragma: no cover - exercised only where POT is missing
-    ot = None
-try:  # the network simplex under ot.emd2, without its backend and gradient wrapping
-    from ot.lp.emd_wrap import check_result as _check_result
-    from ot.lp.emd_wrap import emd_c as _emd_c
-except ImportError:  # pragma: no cover - another POT layout: ot.emd2 is used
-    _emd_c = None
+
+@lru_cache(maxsize=1)
+def _pot():
+    """POT's network simplex (``emd_c``, ``check_result``) and the ``ot`` module, or Nones
+    where POT or that layout is missing. Imported at the first transport problem, not with
+    this module: POT also loads scikit-learn, which commands that score nothing (imports,
+    exports of cached scores) should not pay for at start-up."""
+    # POT imports every array library it finds, torch included (about 2.5 s and 430 MB), to
+    # offer them as backends; we only give it numpy arrays, and the web processes, which score
+    # maps but never run a model, must not load torch for it.
+    for backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
+        os.environ.setdefault(f"POT_BACKEND_DISABLE_{backend}", "1")
+    try:
+        import ot
+    except ImportError:  # pragma: no cover - exercised only where POT is missing
+        return None, None, None
+    try:  # the network simplex under ot.emd2, without its backend and gradient wrapping
+        from ot.lp.emd_wrap import check_result, emd_c
+    except ImportError:  # pragma: no cover - another POT layout: ot.emd2 is used
+        return None, None, ot
+    return emd_c, check_result, ot
 
 
 def default_grid(shape: tuple[int, int]) -> tuple[int, int]:
@@ -94,7 +101,8 @@ _MAX_ITERATIONS = 10_000_000
 
 def transport_cost(p: np.ndarray, q: np.ndarray, distance: np.ndarray) -> float:
     """Exact minimum cost of moving distribution p onto q (equal total mass)."""
-    if _emd_c is not None:
+    emd_c, _, ot = _pot()
+    if emd_c is not None:
         return _network_simplex_cost(p, q, distance)
     if ot is not None:  # pragma: no cover - another POT layout
         return float(ot.emd2(p, q, distance, numItermax=_MAX_ITERATIONS, check_marginals=False))
@@ -116,8 +124,9 @@ def _network_simplex_cost(p: np.ndarray, q: np.ndarray, distance: np.ndarray) ->
         rows, cols = np.flatnonzero(rows), np.flatnonzero(cols)
         a, b = a[rows], b[cols]
         cost_matrix = np.asarray(cost_matrix[np.ix_(rows, cols)], dtype=np.float64, order="C")
-    _, cost, _, _, result_code = _emd_c(a, b, cost_matrix, _MAX_ITERATIONS, 1, None, None)
-    _check_result(result_code)
+    emd_c, check_result, _ = _pot()
+    _, cost, _, _, result_code = emd_c(a, b, cost_matrix, _MAX_ITERATIONS, 1, None, None)
+    check_result(result_code)
     return float(cost)
 
 
