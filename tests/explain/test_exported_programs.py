@@ -259,3 +259,20 @@ def test_the_admin_saves_a_program_that_loads_and_refuses_a_fixed_batch(staff_cl
     html = page.content.decode()
     assert page.status_code == 200 and page.context["result"]["classes"] == 3
     assert all(name in html for name in CLASSES)
+
+
+def test_the_test_load_page_says_a_fixed_batch_of_one_runs_image_by_image(staff_client, programs):
+    page = staff_client.post(
+        reverse("admin:explain_modelspec_add"),
+        _add_form(SimpleUploadedFile("one.pt2", programs["batch1"]), name="one-at-a-time"),
+    )
+    assert page.status_code == 302, page.context["adminform"].form.errors
+    spec = ModelSpec.objects.get(name="one-at-a-time")
+    page = staff_client.post(
+        reverse("admin:explain_modelspec_test_load", args=[spec.pk]), {"sample": "chelsea"}
+    )
+    html = page.content.decode()
+    assert (
+        '<p class="test-load-note">Note: exported for a fixed batch of 1 image: images go through it' in html
+    )
+    assert "torch.export.Dim(&quot;batch&quot;)" in html
