@@ -83,8 +83,10 @@ def scatter_chart(series: dict[str, Sequence[Point]], *, x_label: str, y_label: 
         axes.plot([low, high], [low, high], color="#888", linewidth=0.8, linestyle="--", label="y = x")
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
-    if series:
-        axes.legend(fontsize="x-small", frameon=False, loc="best")
+    if series:  # below the axes, where no point can hide under it
+        axes.legend(
+            fontsize="x-small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2
+        )
     axes.spines[["top", "right"]].set_visible(False)
     if title:
         axes.set_title(title, fontsize="medium")

@@ -4,7 +4,7 @@ so that the page and the exports (which keep the short codes) describe the same 
 
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 BYLINSKII = (
     "Bylinskii, Judd, Oliva, Torralba & Durand (2019), What do different evaluation metrics tell us "
@@ -19,6 +19,11 @@ class Metric:
     higher_is_better: bool
     definition: str
     reference: str
+    short: str = ""  # for narrow table headers; the code when empty
+
+    @property
+    def abbreviation(self) -> str:
+        return f"{self.short or self.code} {'↑' if self.higher_is_better else '↓'}"
 
     @property
     def direction(self) -> str:
@@ -112,6 +117,7 @@ def _topk_metric(code: str) -> Metric | None:
             True,
             f"Intersection over union of the two maps' top {percent} % pixels; 0 to 1.",
             "Jaccard (1912), The distribution of the flora in the alpine zone, New Phytologist 11",
+            f"IoU top {percent} %",
         )
     return Metric(
         code,
@@ -119,9 +125,21 @@ def _topk_metric(code: str) -> Metric | None:
         True,
         f"Twice the shared top {percent} % pixels over the pixels of both regions; 0 to 1.",
         "Dice (1945), Measures of the amount of ecologic association between species, Ecology 26",
+        f"Dice top {percent} %",
     )
 
 
+_SHORT = {
+    "spearman": "Spearman",
+    "cc": "CC",
+    "nss": "NSS",
+    "auc_judd": "AUC-Judd",
+    "auc_borji": "AUC-Borji",
+    "sim": "SIM",
+    "kld": "KLD",
+    "emd": "EMD",
+}
+_METRICS = tuple(replace(entry, short=_SHORT[entry.code]) for entry in _METRICS)
 _BY_CODE = {metric.code: metric for metric in _METRICS}
 # where the region overlaps go in the order: after the similarity measures, before the distances
 _TOPK_RANK = [metric.code for metric in _METRICS].index("sim") + 0.5

@@ -233,7 +233,7 @@ def study_image_figure(request: HttpRequest, slug: str, image_id: int, fmt: str)
     scores = study_scores(study=study, filters=filters)
     mean, n_maps = inputs.human_mean(study=study, image=image, filters=filters)
     panels = []
-    for saliency_map in inputs.study_saliency_maps(study=study):
+    for saliency_map in inputs.study_saliency_maps(study=study, with_arrays=False):
         if saliency_map.image_id != image.pk:
             continue
         values = scores.scores.get(saliency_map.pk)

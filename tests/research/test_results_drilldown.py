@@ -116,8 +116,9 @@ def test_the_image_page_shows_every_map_scores_and_ceiling(staff_client, painted
     assert len(re.findall(r'src="/research/annotations/\d+\.png"', page)) == 2
     assert f'src="/research/test-study/images/{image.pk}/human.png"' in page
     table = page.split('id="map-scores"')[1].split("</table>")[0]
-    headers = re.findall(r'title="[^"]*">([^<]+)</a></th>', table)
-    assert headers[0] == "Spearman rank correlation (higher is better)" and len(headers) == 10
+    headers = re.findall(r'title="([^":]*):[^"]*">([^<]+)</a></th>', table)
+    assert headers[0] == ("Spearman rank correlation (higher is better)", "Spearman ↑") and len(headers) == 10
+    assert ("KL divergence (lower is better)", "KLD ↓") in headers
     assert len(re.findall(r'<tr id="map-\d+">', table)) == 2  # IG and XRAI
     assert "Egyptian cat (285)" in table and "29.0 % (over 5 %)" in table
     # the image's own split-half ceiling: with two maps, Spearman between A's and B's map
