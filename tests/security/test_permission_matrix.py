@@ -255,6 +255,19 @@ RESEARCH = {
             staff_only(200),
         )
     ],
+    "research/<slug:slug>/images/<int:image_id>/": [
+        get("image page", lambda w: f"/research/{slug(w)}/images/{w.a_done.image_id}/", staff_only(200))
+    ],
+    "research/<slug:slug>/images/<int:image_id>/figure.<str:fmt>": [
+        get(
+            "image figure",
+            lambda w: f"/research/{slug(w)}/images/{w.a_done.image_id}/figure.png",
+            staff_only(200),
+        )
+    ],
+    "research/<slug:slug>/charts/<slug:chart>.<str:fmt>": [
+        get("chart", lambda w: f"/research/{slug(w)}/charts/spearman.svg", staff_only(200))
+    ],
     "research/maps/<int:map_id>.png": [
         get("model map", lambda w: f"/research/maps/{w.saliency_map.pk}.png", staff_only(200))
     ],
