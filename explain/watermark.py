@@ -19,14 +19,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from explain.normalisation import WATERMARK_MEAN, WATERMARK_STD
+
 CLASS_NAMES = ("circle", "square")
 WATERMARK_CLASS = 1  # "square": the class whose training images all carry the watermark
 IMAGE_SIZE = 64
 WATERMARK_SIZE = 10
 WATERMARK_MARGIN = 3
 # Inputs in [0, 1] are normalised to roughly zero mean and unit spread.
-MEAN = (0.5, 0.5, 0.5)
-STD = (0.25, 0.25, 0.25)
+MEAN, STD = WATERMARK_MEAN, WATERMARK_STD
 
 
 def watermark_patch(size: int = WATERMARK_SIZE) -> np.ndarray:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from analysis import codec
 from config.version import code_version
 from explain.models import SaliencyMap
+from explain.normalisation import default_normalisation
 from research.inputs import (
     ANALYSIS_PARAMS,
     NO_FILTERS,
@@ -256,13 +257,10 @@ RESIZE_RULE = (
 def model_preprocessing(spec) -> dict:
     """The preprocessing a model's maps and predictions were computed with: the spec's mean and
     std, or, where it leaves them empty, the defaults the loader falls back to for its source
-    (``explain.model_zoo.default_normalisation``, as ``load_model`` does)."""
+    (``explain.normalisation.default_normalisation``, as ``load_model`` does)."""
     mean, std = list(spec.mean or []), list(spec.std or [])
     resolved_from = "model spec"
     if not mean or not std:
-        # imported here: the model zoo loads torch, which only exports of such specs need
-        from explain.model_zoo import default_normalisation
-
         default_mean, default_std = default_normalisation(spec.source)
         mean, std = mean or list(default_mean), std or list(default_std)
         resolved_from = f"the loader's defaults for the source {spec.source!r} (the spec leaves them empty)"

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from explain import model_zoo
+from explain import model_zoo, normalisation
 from explain.models import ModelSpec
 from explain.services import method_params, model_spec_load, saliency_map_get_or_create
 from explain.watermark import WatermarkNet
@@ -114,7 +114,7 @@ def test_a_torchvision_state_dict_loads_by_architecture_name(db, tmp_path):
             loaded.gradient_module(x).numpy(), reference(x).numpy(), rtol=1e-3, atol=1e-4
         )
     assert loaded.batch_norms_folded > 0
-    assert loaded.mean == model_zoo.IMAGENET_MEAN  # empty mean/std: ImageNet's
+    assert loaded.mean == normalisation.IMAGENET_MEAN  # empty mean/std: ImageNet's
 
 
 def _resnet18_weights(tmp_path, classes: int) -> str:

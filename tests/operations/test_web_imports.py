@@ -18,6 +18,15 @@ from django.contrib import admin
 django.urls.get_resolver().url_patterns  # every view module
 admin.site.get_urls()  # every admin module
 import analysis.batch_scores, analysis.pipeline, research.scores  # what the results page scores with
+from types import SimpleNamespace
+import numpy as np
+from analysis import emd
+from research.exports import model_preprocessing
+
+# an EMD (POT is imported at the first one) and the stated preprocessing of a spec that
+# leaves its mean and std empty, as exports and the API state it
+emd.transport_cost(np.array([0.5, 0.5]), np.array([0.2, 0.8]), emd.ground_distance((1, 2)))
+model_preprocessing(SimpleNamespace(mean=[], std=[], source="torchvision", input_size=224))
 print("torch" in sys.modules, "explain.services" in sys.modules)
 """
 
