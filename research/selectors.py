@@ -208,8 +208,10 @@ def gallery(
     maps_by_image = defaultdict(list)
     for saliency_map in study_saliency_maps(study=study, with_arrays=False):
         maps_by_image[saliency_map.image_id].append(saliency_map)
+    images = study_images(study=study, filters=filters)
+    names = predicted_class_names(p for entry in images for p in entry["predictions"])
     entries = []
-    for entry in study_images(study=study, filters=filters):
+    for entry in images:
         image = entry["image"]
         if entry["n_annotations"] < filters.min_annotations or image.variant_of_id is not None:
             continue
@@ -223,7 +225,7 @@ def gallery(
                     gallery_map(
                         saliency_map,
                         scores=scores,
-                        predictions=entry["predictions"],
+                        names=names,
                         ceiling=ceiling[0] if ceiling else None,
                     )
                     for saliency_map in maps_by_image[image.pk]
@@ -243,7 +245,7 @@ def image_role(image: Image) -> str:
 
 
 def gallery_map(
-    saliency_map, *, scores: "StudyScores | None", predictions=(), ceiling: float | None = None
+    saliency_map, *, scores: "StudyScores | None", names: dict, ceiling: float | None = None
 ) -> dict:
     """A model map with what the gallery shows beside it: its scores in glossary order (none
     when its image has no analysed painted maps), its target class's name and its IG
@@ -254,7 +256,7 @@ def gallery_map(
     return {
         "map": saliency_map,
         "scores": [] if values is None else scored_metrics(values),
-        "target_name": target_class_name(saliency_map, predictions),
+        "target_name": target_class_name(saliency_map, names),
         "completeness_gap": gap,
         "completeness_percent": None if gap is None else 100 * gap,
         # as the images CSV: Spearman over the image's split-half ceiling, when that is above 0
@@ -268,23 +270,25 @@ def scored_metrics(values) -> list[dict]:
     return [{"metric": entry, "value": by_code[entry.code]} for entry in metric_glossary.glossary(METRICS)]
 
 
-def target_class_name(saliency_map, predictions=()) -> str:
-    """The name of the class a map explains: from the model's predictions for the image when
-    the class is among them, else the model's own class names, else ImageNet's."""
-    index = saliency_map.target_class
+def predicted_class_names(predictions) -> dict[tuple[int, int], str]:
+    """(model id, class index) -> the class's name, from the models' top-5 predictions."""
+    names = {}
     for prediction in predictions:
-        if prediction.model_id != saliency_map.model_id:
-            continue
         for entry in prediction.top5:
-            if entry.get("index") == index and entry.get("name"):
-                return entry["name"]
-    names = saliency_map.model.class_names
-    if names:
-        return names[index] if 0 <= index < len(names) else f"class {index}"
-    from catalogue.class_names import imagenet_class_names  # torchvision's metadata: on demand
+            if entry.get("name") and entry.get("index") is not None:
+                names[prediction.model_id, entry["index"]] = entry["name"]
+    return names
 
-    names = imagenet_class_names()
-    return names[index] if 0 <= index < len(names) else f"class {index}"
+
+def target_class_name(saliency_map, names: dict[tuple[int, int], str]) -> str:
+    """The name of the class a map explains: the model's own class names when it has them,
+    else the name its predictions give the class (``names`` from ``predicted_class_names``;
+    ImageNet's list needs torchvision, which web processes never import), else its index."""
+    index = saliency_map.target_class
+    own = saliency_map.model.class_names
+    if own and 0 <= index < len(own):
+        return own[index]
+    return names.get((saliency_map.model_id, index), f"class {index}")
 
 
 # Integrated Gradients' paper (Sundararajan et al. 2017, section 3) suggests checking that the
@@ -553,6 +557,9 @@ def image_detail(*, study: Study, image: Image, filters: AnalysisFilters, scores
         Prediction.objects.filter(image=image, model__in=study.model_specs.all()).select_related("model")
     )
     maps = [m for m in study_saliency_maps(study=study, with_arrays=False) if m.image_id == image.pk]
+    names = predicted_class_names(
+        Prediction.objects.filter(image__image_set=study.image_set, model__in=study.model_specs.all())
+    )
     ceiling = scores.ceilings.get(image.pk)
     return {
         "image": image,
@@ -563,8 +570,7 @@ def image_detail(*, study: Study, image: Image, filters: AnalysisFilters, scores
         "ceiling_spearman_brown": ceiling[1] if ceiling else None,
         "predictions": predictions,
         "maps": [
-            gallery_map(m, scores=scores, predictions=predictions, ceiling=ceiling[0] if ceiling else None)
-            for m in maps
+            gallery_map(m, scores=scores, names=names, ceiling=ceiling[0] if ceiling else None) for m in maps
         ],
     }
 

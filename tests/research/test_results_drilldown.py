@@ -43,10 +43,20 @@ def test_gallery_maps_show_their_spearman_target_class_and_gap(staff_client, pai
     shown = float(re.search(r"Spearman rank correlation <strong>(-?[\d.]+)</strong>", ig).group(1))
     assert shown == pytest.approx(expected, abs=0.0005)
     assert "KL divergence (lower is better):" in ig  # every metric in the hover text
-    # class 285 from the model's prediction for img0; img1 has none, so ImageNet's name
+    # class 285 named by the model's prediction for img0; img1 has none, and takes the name
+    # img0's prediction gives the class; a class no prediction names keeps its index
     assert "explains “Egyptian cat” (285)" in ig
     img1 = _figure(page, painted_study.model_maps[("img1", "xrai")].pk)
     assert "explains “Egyptian cat” (285)" in img1
+    SaliencyMap.objects.filter(pk=painted_study.model_maps[("img1", "integrated_gradients")].pk).update(
+        target_class=7
+    )
+    page = staff_client.get("/research/test-study/").content.decode()
+    unnamed = _figure(page, painted_study.model_maps[("img1", "integrated_gradients")].pk)
+    assert "explains “class 7” (7)" in unnamed
+    page = staff_client.get("/research/test-study/").content.decode()
+    ig = _figure(page, painted_study.model_maps[("img0", "integrated_gradients")].pk)
+    img1 = _figure(page, painted_study.model_maps[("img1", "xrai")].pk)
     assert "completeness gap 29.0 % (over 5 %)" in ig
     xrai = _figure(page, painted_study.model_maps[("img0", "xrai")].pk)
     assert "completeness gap 3.1 %" in xrai and "over 5 %" not in xrai
