@@ -83,3 +83,31 @@ def test_unknown_study_or_method(painted_study):
         call_command("diagnose", "--study", "nope")
     with pytest.raises(CommandError, match="unknown methods"):
         call_command("diagnose", "--study", painted_study.study.slug, "--methods", "magic")
+
+
+def test_min_pred_value_lets_pic_score_unconfident_images(painted_study, tmp_path):
+    path = tmp_path / "low.csv"
+    call_command(
+        "diagnose",
+        "--study",
+        painted_study.study.slug,
+        "--methods",
+        "integrated_gradients",
+        "--images",
+        "1",
+        "--randomisation-images",
+        "0",
+        "--no-perturbation",
+        "--min-pred-value",
+        "0",
+        "--csv",
+        str(path),
+    )
+    with path.open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["level"] == "image"]
+    assert {r["method"] for r in rows} == {"integrated_gradients", HUMAN_MEAN}
+    for row in rows:
+        assert row["sic_skipped"] != "not_confident"
+        assert row["insertion_auc"] == "" and row["spearman_random"] == ""
+        # Scored, or skipped for what blurring did: never for the confidence any more.
+        assert (row["sic_auc"] == "") == (row["sic_skipped"] != "")

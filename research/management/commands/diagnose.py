@@ -13,7 +13,7 @@ from collections import defaultdict
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.pic import aggregate_pic
+from analysis.pic import DEFAULT_MIN_PRED_VALUE, aggregate_pic
 from explain import diagnostics
 from explain.models import Prediction, SaliencyMap
 from explain.saliency.registry import METHODS, method_params, params_hash
@@ -90,6 +90,12 @@ class Command(BaseCommand):
             "--perturbation-step",
             type=int,
             help="pixels per step of the insertion/deletion curves (default: RISE's 224 steps)",
+        )
+        parser.add_argument(
+            "--min-pred-value",
+            type=float,
+            default=DEFAULT_MIN_PRED_VALUE,
+            help="PIC skips an image whose target probability is below this (default 0.8, the paper's)",
         )
         parser.add_argument("--no-perturbation", action="store_true", help="skip insertion/deletion")
         parser.add_argument("--no-human", action="store_true", help="do not score the human means")
@@ -175,7 +181,9 @@ class Command(BaseCommand):
     def _map_row(self, loaded, image, pixels, values, target, truth, options) -> dict:
         row = dict.fromkeys(COLUMNS, "")
         row.update(level="image", image=image.name, target_class=target)
-        curves = diagnostics.pic_curves(loaded, pixels, values, target, mask_seed=image.pk)
+        curves = diagnostics.pic_curves(
+            loaded, pixels, values, target, mask_seed=image.pk, min_pred_value=options["min_pred_value"]
+        )
         for kind, outcome in curves.items():
             row[f"{kind}_auc"] = outcome.auc
             row[f"{kind}_skipped"] = outcome.skipped or ""
