@@ -108,7 +108,7 @@ def two_head_model_train(*, n_images: int = 12, seed: int = 0, epochs: int = 5) 
 
     with transaction.atomic():
         specs, stale = {}, 0
-        for head, class_names in two_head.HEADS.items():
+        for head in two_head.HEADS:
             spec, _ = ModelSpec.objects.select_for_update().get_or_create(
                 name=MODEL_NAMES[head], defaults={"source": ModelSpec.Source.TORCH_EXPORT}
             )
