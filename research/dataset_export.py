@@ -116,6 +116,7 @@ MODEL_MAP_COLUMNS = [
     "map_id",
     "image",
     "model",
+    "head",  # the model's head (ModelSpec.head) for a multi-head model; empty otherwise
     "method",
     "target_class",
     "height",
@@ -127,7 +128,16 @@ MODEL_MAP_COLUMNS = [
     "device",
 ]
 
-PREDICTION_COLUMNS = ["image", "model", "rank", "class_index", "class_name", "probability", "weights_sha256"]
+PREDICTION_COLUMNS = [
+    "image",
+    "model",
+    "head",
+    "rank",
+    "class_index",
+    "class_name",
+    "probability",
+    "weights_sha256",
+]
 
 
 class _Archive:
@@ -359,6 +369,7 @@ def _write_model_maps(archive: _Archive, study: Study, images: list) -> tuple[li
             "image": saliency_map.image.name,
             "scored_against": names[originals[saliency_map.image_id]],
             "model": saliency_map.model.name,
+            "head": saliency_map.model.head,
             "method": saliency_map.method,
             "target_class": saliency_map.target_class,
             "shape": list(array.shape),
@@ -392,6 +403,7 @@ def _prediction_rows(study: Study) -> list[dict]:
         {
             "image": prediction.image.name,
             "model": prediction.model.name,
+            "head": prediction.model.head,
             "rank": rank,
             "class_index": entry["index"],
             "class_name": entry["name"],
@@ -521,6 +533,7 @@ def write_dataset_zip(*, study: Study, out: BinaryIO, filters: AnalysisFilters =
                     "name": spec.name,
                     "source": spec.source,
                     "architecture": spec.architecture,
+                    "head": spec.head,  # the head it explains, of a multi-head model; empty otherwise
                     "class_names": spec.class_names or "the 1000 ImageNet classes",
                     "weights_sha256": spec.weights_sha256,
                     "preprocessing": model_preprocessing(spec),
@@ -597,9 +610,11 @@ A stroke log is a list of `{"tool": "brush"|"eraser", "size": diameter px, "stre
 (manifest "brush") from an empty map gives the painted map.
 
 ## model_maps.csv, predictions.csv
-file, ranks_file, map_id, image, model, method, target_class, height, width, params_hash, params (JSON,
-every parameter of the method), weights_sha256, runtime_s, device. predictions.csv: image,
-model, rank (1-5), class_index, class_name, probability, weights_sha256. Each model's input
+file, ranks_file, map_id, image, model, head, method, target_class, height, width, params_hash,
+params (JSON, every parameter of the method), weights_sha256, runtime_s, device. predictions.csv:
+image, model, head, rank (1-5), class_index, class_name, probability, weights_sha256. head: the
+head a model explains, of a multi-head model (one model per head, the class names its own);
+empty for single-head models. Each model's input
 preprocessing (resolved mean and std, input size, resize rule) is in manifest "models".
 
 ## Rebuilding a human mean and a score

@@ -349,6 +349,7 @@ def write_study_zip(
                 "name": spec.name,
                 "source": spec.source,
                 "architecture": spec.architecture,
+                "head": spec.head,  # the head it explains, of a multi-head model; empty otherwise
                 "input_size": spec.input_size,
                 "mean": spec.mean,  # as stored; empty means the source's defaults
                 "std": spec.std,
@@ -400,6 +401,7 @@ def write_study_zip(
                     "map_id": saliency_map.pk,
                     "image": saliency_map.image.name,
                     "model": saliency_map.model.name,
+                    "head": saliency_map.model.head,
                     "method": saliency_map.method,
                     "target_class": saliency_map.target_class,
                     "shape": list(array.shape),

@@ -1,7 +1,10 @@
 """The built-in two-head model: its data, its training, and per-head maps through the real
 compute path (the stored torch.export program, one ModelSpec per head)."""
 
+import csv
 import io
+import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -10,8 +13,12 @@ from django.core.management import call_command
 from catalogue.models import Image
 from explain import two_head
 from explain.models import ModelSpec
-from explain.services import method_params, saliency_map_get_or_create
+from explain.services import method_params, prediction_get_or_create, saliency_map_get_or_create
 from explain.two_head_model import IMAGE_SET_NAME, MODEL_NAMES, held_out_images
+from research.dataset_export import write_dataset_zip
+from research.exports import write_study_zip
+from study.models import Study
+from study.presets import study_from_template
 
 RGB_OF = {"red": 0, "green": 1, "blue": 2}  # the channel each colour is strongest in
 
@@ -75,6 +82,34 @@ def _own_object_shares(spec, images, data, method) -> np.ndarray:
     return np.array(shares)
 
 
+def _exports_carry_the_head(specs: dict, image_set) -> None:
+    """The study ZIP's and the dataset ZIP's manifests, model_maps.csv and predictions.csv
+    name each model's head."""
+    # As the README says: a compare-models study of the two heads' models.
+    study = study_from_template(
+        template=Study.Template.COMPARE_MODELS,
+        image_set=image_set,
+        models=list(specs.values()),
+        methods=["vanilla_gradient"],
+    )
+    assert set(study.model_specs.all()) == set(specs.values())
+    heads = {spec.name: head for head, spec in specs.items()}
+
+    buffer = io.BytesIO()
+    manifest = write_study_zip(study=study, out=buffer, include_tables=False)
+    assert {model["name"]: model["head"] for model in manifest["models"]} == heads
+    assert manifest["model_maps"] and all(m["head"] == heads[m["model"]] for m in manifest["model_maps"])
+
+    buffer = io.BytesIO()
+    write_dataset_zip(study=study, out=buffer)
+    archive = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert {model["name"]: model["head"] for model in manifest["models"]} == heads
+    for table in ("model_maps.csv", "predictions.csv"):
+        rows = list(csv.DictReader(io.StringIO(archive.read(table).decode())))
+        assert {(row["model"], row["head"]) for row in rows} == set(heads.items()), table
+
+
 def test_the_command_trains_two_heads_whose_maps_look_at_their_own_object(db, tmp_path):
     output = io.StringIO()
     call_command("train_two_head_model", "--images", "8", "--seed", "0", stdout=output)
@@ -121,6 +156,13 @@ def test_the_command_trains_two_heads_whose_maps_look_at_their_own_object(db, tm
         # The maps differ where they should, image by image: the shape head's share on the left
         # object is above the colour head's share there (1 - its own share).
         assert (shape_shares > 1 - colour_shares).all(), (method, shape_shares, colour_shares)
+
+    # Predictions follow the head: its own class names, its label on top.
+    for head, spec in specs.items():
+        top5 = prediction_get_or_create(image=images[0], spec=spec).top5
+        assert sorted(entry["name"] for entry in top5) == sorted(two_head.HEADS[head])
+        assert top5[0]["index"] == data.labels[head][0], (head, top5)
+    _exports_carry_the_head(specs, images[0].image_set)
 
     # The same seed again: same program, same images, nothing duplicated or deleted.
     again = io.StringIO()
