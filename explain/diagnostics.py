@@ -26,7 +26,7 @@ show where the *model* looks? (issue 15). The pure metrics live in ``analysis.pi
   down, each step re-initialises one more of them (its ``reset_parameters()``, the framework's
   initialiser; ``torch.manual_seed(seed)`` first so a rerun draws the same weights) on a copy of
   the model. Recomputing the map after every step costs one map per layer (EfficientNet-Lite0
-  has about a hundred), so the map is recomputed only at ``evaluated_steps`` steps: the logits
+  has 50), so the map is recomputed only at ``evaluated_steps`` steps: the logits
   (step 1), the full randomisation (last step) and steps evenly spaced between them. The
   original map is computed by the same code on the unchanged copy (not read from storage), so
   both sides of each comparison share the module, the batch size and the arithmetic.
