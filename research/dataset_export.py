@@ -30,6 +30,7 @@ from annotations.services import PAINTED_LEVEL
 from config.version import code_version
 from explain.models import Prediction, SaliencyMap
 from research.exports import (
+    model_map_entry,
     model_map_file_names,
     model_preprocessing,
     spreadsheet_safe,
@@ -363,23 +364,9 @@ def _write_model_maps(archive: _Archive, study: Study, images: list) -> tuple[li
         if stored.ranks_npy is not None:  # XRAI's ranked regions, as stored
             ranks = archive.add(path.removesuffix(".npy") + "__ranks.npy", bytes(stored.ranks_npy))
         entry = {
-            "file": path,
+            **model_map_entry(saliency_map, array, path),
             "ranks_file": ranks,
-            "map_id": saliency_map.pk,
-            "image": saliency_map.image.name,
             "scored_against": names[originals[saliency_map.image_id]],
-            "model": saliency_map.model.name,
-            "head": saliency_map.model.head,
-            "method": saliency_map.method,
-            "target_class": saliency_map.target_class,
-            "shape": list(array.shape),
-            "params": saliency_map.params,
-            "params_hash": saliency_map.params_hash,
-            "weights_sha256": saliency_map.weights_sha256,
-            "runtime_s": saliency_map.runtime_s,
-            "device": saliency_map.device,
-            "versions": saliency_map.versions,
-            "details": saliency_map.details,
         }
         entries.append(entry)
         rows.append(

@@ -254,6 +254,27 @@ RESIZE_RULE = (
 )
 
 
+def model_map_entry(saliency_map: SaliencyMap, array: np.ndarray, file: str) -> dict:
+    """A model map's manifest entry: where it is, what it explains, and how it was made."""
+    return {
+        "file": file,
+        "map_id": saliency_map.pk,
+        "image": saliency_map.image.name,
+        "model": saliency_map.model.name,
+        "head": saliency_map.model.head,
+        "method": saliency_map.method,
+        "target_class": saliency_map.target_class,
+        "shape": list(array.shape),
+        "params": saliency_map.params,
+        "params_hash": saliency_map.params_hash,
+        "weights_sha256": saliency_map.weights_sha256,
+        "runtime_s": saliency_map.runtime_s,
+        "device": saliency_map.device,
+        "versions": saliency_map.versions,
+        "details": saliency_map.details,
+    }
+
+
 def model_preprocessing(spec) -> dict:
     """The preprocessing a model's maps and predictions were computed with: the spec's mean and
     std, or, where it leaves them empty, the defaults the loader falls back to for its source
@@ -395,25 +416,7 @@ def write_study_zip(
         for saliency_map in saliency_maps:
             array = SaliencyMap.objects.get(pk=saliency_map.pk).map_array()
             archive.writestr(map_names[saliency_map.pk], codec.npy_bytes(array))
-            manifest["model_maps"].append(
-                {
-                    "file": map_names[saliency_map.pk],
-                    "map_id": saliency_map.pk,
-                    "image": saliency_map.image.name,
-                    "model": saliency_map.model.name,
-                    "head": saliency_map.model.head,
-                    "method": saliency_map.method,
-                    "target_class": saliency_map.target_class,
-                    "shape": list(array.shape),
-                    "params": saliency_map.params,
-                    "params_hash": saliency_map.params_hash,
-                    "weights_sha256": saliency_map.weights_sha256,
-                    "runtime_s": saliency_map.runtime_s,
-                    "device": saliency_map.device,
-                    "versions": saliency_map.versions,
-                    "details": saliency_map.details,
-                }
-            )
+            manifest["model_maps"].append(model_map_entry(saliency_map, array, map_names[saliency_map.pk]))
         if include_tables:
             for name, writer in (
                 ("agreement.csv", partial(write_agreement_csv, filters=filters)),
