@@ -4,12 +4,8 @@ test image set (what `manage.py train_biased_model` does).
 The names are fixed so that a ready-made "biased model" study can find them.
 """
 
-import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from django.conf import settings
@@ -19,7 +15,8 @@ from analysis import codec
 from catalogue.models import Image, ImageSet
 from catalogue.services import image_create
 from explain import model_zoo, watermark
-from explain.models import ModelSpec, Prediction, SaliencyMap
+from explain.builtin_models import image_set_clear_if_changed, stale_results_delete, weights_file_write
+from explain.models import ModelSpec
 from explain.samples import BIASED_IMAGE_SET_NAME as IMAGE_SET_NAME  # named without torch
 from explain.samples import BIASED_MODEL_NAME as MODEL_NAME
 
@@ -40,18 +37,12 @@ class BiasedModelReport:
     stale_results_deleted: int
 
 
-def _save_weights_atomically(model: torch.nn.Module) -> Path:
-    path = Path(settings.MEDIA_ROOT) / WEIGHTS_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _weights_bytes(model: torch.nn.Module) -> bytes:
     # Through a buffer: a file's archive records its own (here random) name, which would
     # change the hash of identical weights.
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "wb") as file:
-        file.write(buffer.getvalue())
-    os.replace(temporary, path)  # readers never see half a file
-    return path
+    return buffer.getvalue()
 
 
 def _test_images(n_images: int, seed: int) -> watermark.WatermarkData:
@@ -60,15 +51,7 @@ def _test_images(n_images: int, seed: int) -> watermark.WatermarkData:
 
 def _replace_images_if_changed(image_set: ImageSet, data: watermark.WatermarkData) -> None:
     contents = [codec.png_bytes(array) for array in data.uint8_images()]
-    wanted = {hashlib.sha256(content).hexdigest() for content in contents}
-    existing = set(image_set.images.values_list("sha256", flat=True))
-    if existing != wanted:
-        if image_set.images.filter(trials__isnull=False).exists():
-            raise ValueError(
-                f"image set {IMAGE_SET_NAME!r} already has other images that participants have seen; "
-                "rerun with the seed and --images it was made with, or delete the set first"
-            )
-        image_set.images.all().delete()
+    image_set_clear_if_changed(image_set, contents)
     for index, (content, label, box) in enumerate(zip(contents, data.labels, data.boxes)):
         name = f"wm-{index:03d}-{watermark.CLASS_NAMES[int(label)]}"
         image = image_create(
@@ -106,13 +89,9 @@ def biased_model_train(*, n_images: int = 24, seed: int = 0, epochs: int = 3) ->
         spec, _ = ModelSpec.objects.select_for_update().get_or_create(
             name=MODEL_NAME, defaults={"source": ModelSpec.Source.WATERMARK_CNN}
         )
-        weights_path = _save_weights_atomically(model)
+        weights_path = weights_file_write(WEIGHTS_NAME, _weights_bytes(model))
         weights_sha256 = model_zoo.file_sha256(weights_path)
-        stale = 0
-        if spec.weights_sha256 and spec.weights_sha256 != weights_sha256:
-            # Maps and predictions of other weights would otherwise be served from the cache.
-            stale = SaliencyMap.objects.filter(model=spec).delete()[0]
-            stale += Prediction.objects.filter(model=spec).delete()[0]
+        stale = stale_results_delete(spec, weights_sha256)
         spec.source = ModelSpec.Source.WATERMARK_CNN
         spec.architecture = "WatermarkNet"
         spec.weights_file.name = WEIGHTS_NAME

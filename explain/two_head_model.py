@@ -9,10 +9,7 @@ for an uploaded multi-head model.
 
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from django.conf import settings
@@ -22,7 +19,8 @@ from analysis import codec
 from catalogue.models import ImageSet
 from catalogue.services import image_create
 from explain import model_zoo, two_head
-from explain.models import ModelSpec, Prediction, SaliencyMap
+from explain.builtin_models import image_set_clear_if_changed, stale_results_delete, weights_file_write
+from explain.models import ModelSpec
 
 MODEL_NAMES = {"shape": "two-head-shape", "colour": "two-head-colour"}  # head -> ModelSpec name
 IMAGE_SET_NAME = "two-head-test"
@@ -53,16 +51,6 @@ def _program_bytes(model: torch.nn.Module) -> bytes:
     return buffer.getvalue()
 
 
-def _save_atomically(content: bytes) -> Path:
-    path = Path(settings.MEDIA_ROOT) / WEIGHTS_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "wb") as file:
-        file.write(content)
-    os.replace(temporary, path)  # readers never see half a file
-    return path
-
-
 def image_name(index: int, data: two_head.TwoHeadData) -> str:
     """th-000-circle-red: the left object's shape and the right object's colour (the labels)."""
     shape = two_head.SHAPES[int(data.labels["shape"][index])]
@@ -77,14 +65,7 @@ def held_out_images(n_images: int, seed: int) -> two_head.TwoHeadData:
 
 def _replace_images_if_changed(image_set: ImageSet, data: two_head.TwoHeadData) -> None:
     contents = [codec.png_bytes(array) for array in data.uint8_images()]
-    wanted = {hashlib.sha256(content).hexdigest() for content in contents}
-    if set(image_set.images.values_list("sha256", flat=True)) != wanted:
-        if image_set.images.filter(trials__isnull=False).exists():
-            raise ValueError(
-                f"image set {IMAGE_SET_NAME!r} already has other images that participants have seen; "
-                "rerun with the seed and --images it was made with, or delete the set first"
-            )
-        image_set.images.all().delete()
+    image_set_clear_if_changed(image_set, contents)
     for index, content in enumerate(contents):
         name = image_name(index, data)
         # No class_index: an image has a label per head, given in its name.
@@ -112,12 +93,9 @@ def two_head_model_train(*, n_images: int = 12, seed: int = 0, epochs: int = 5) 
             spec, _ = ModelSpec.objects.select_for_update().get_or_create(
                 name=MODEL_NAMES[head], defaults={"source": ModelSpec.Source.TORCH_EXPORT}
             )
-            if spec.weights_sha256 and spec.weights_sha256 != weights_sha256:
-                # Maps and predictions of other weights would otherwise be served from the cache.
-                stale += SaliencyMap.objects.filter(model=spec).delete()[0]
-                stale += Prediction.objects.filter(model=spec).delete()[0]
+            stale += stale_results_delete(spec, weights_sha256)
             specs[head] = spec
-        path = _save_atomically(content)
+        path = weights_file_write(WEIGHTS_NAME, content)
         assert model_zoo.file_sha256(path) == weights_sha256
         for head, spec in specs.items():
             spec.source = ModelSpec.Source.TORCH_EXPORT
