@@ -1,6 +1,9 @@
 """The painted maps' endpoints: a participant's map submission and the instructions'
 worked example of a painted map."""
 
+import io
+from functools import lru_cache
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -14,12 +17,18 @@ from study.models import Participant
 
 @require_http_methods(["GET"])
 def worked_example(request: HttpRequest, extension: str = "png") -> HttpResponse:
-    """The instructions' picture: an image no study shows, painted as a participant would,
-    drawn in the painter's own colours (analysis.render.painter_overlay_png, overlay.js's
-    twin) at the painter's default overlay opacity. As WebP (q 80: 14 KB instead of the PNG's
-    126 KB, the largest file a participant downloaded) or as PNG for the rare browser without."""
-    import io
+    """The instructions' picture (see _worked_example_bytes), drawn once per process."""
+    response = HttpResponse(_worked_example_bytes(extension), content_type=f"image/{extension}")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
+
+@lru_cache(maxsize=2)
+def _worked_example_bytes(extension: str) -> bytes:
+    """An image no study shows, painted as a participant would, drawn in the painter's own
+    colours (analysis.render.painter_overlay_png, overlay.js's twin) at the painter's default
+    overlay opacity. As WebP (q 80: 14 KB instead of the PNG's 126 KB, the largest file a
+    participant downloaded) or as PNG for the rare browser without."""
     from PIL import Image as PILImage
 
     from analysis.render import painter_overlay_png
@@ -39,9 +48,7 @@ def worked_example(request: HttpRequest, extension: str = "png") -> HttpResponse
         buffer = io.BytesIO()
         PILImage.open(io.BytesIO(content)).save(buffer, format="WEBP", quality=80, method=4)
         content = buffer.getvalue()
-    response = HttpResponse(content, content_type=f"image/{extension}")
-    response["Cache-Control"] = "public, max-age=86400"
-    return response
+    return content
 
 
 @require_POST
