@@ -297,7 +297,7 @@ def compute_pic(
         normalized_predictions = np.maximum.accumulate(normalized_predictions)
     normalized_predictions = normalized_predictions.astype(np.float64)
 
-    curve_x, curve_y = _curve(normalized_entropies, normalized_predictions, num_data_points)
+    curve_x, curve_y = curve_from_points(normalized_entropies, normalized_predictions, num_data_points)
     return PicResult(
         curve_x=curve_x,
         curve_y=curve_y,
@@ -319,7 +319,7 @@ def _predict(pred_func, images: list[np.ndarray], batch_size: int | None) -> np.
     return np.concatenate(parts)
 
 
-def _curve(x: np.ndarray, y: np.ndarray, num_data_points: int) -> tuple[np.ndarray, np.ndarray]:
+def curve_from_points(x: np.ndarray, y: np.ndarray, num_data_points: int) -> tuple[np.ndarray, np.ndarray]:
     """Piecewise-linear curve through (0, 0), the points and (1, 1), sampled at
     ``num_data_points`` x in [0, 1) plus x = 1. Equal x keep their threshold order (stable
     sort) and ``np.interp`` takes the last of them, so a tie resolves as in PAIR."""

@@ -193,6 +193,40 @@ class SaliencyMap(models.Model):
         return codec.npy_bytes(array)
 
 
+class DiagnosticResult(models.Model):
+    """One faithfulness check (explain.diagnostic_settings.CHECKS) of one map: a method's map
+    of an image x model, or the participants' mean map (subject "human_mean") judged with that
+    model. Cached by what the result depends on: the map (``map_key``: the method's
+    params_hash, or the sha256 of the mean map's .npy) and the check's parameters."""
+
+    image = models.ForeignKey("catalogue.Image", on_delete=models.CASCADE, related_name="diagnostics")
+    model = models.ForeignKey(ModelSpec, on_delete=models.CASCADE, related_name="diagnostics")
+    subject = models.CharField(max_length=50, help_text='A saliency method, or "human_mean".')
+    target_class = models.IntegerField()
+    check_name = models.CharField(max_length=30)
+    map_key = models.CharField(max_length=64)
+    parameters = models.JSONField(help_text="The check's parameters.")
+    settings_hash = models.CharField(max_length=64)
+    result = models.JSONField(help_text="Curves, areas, scores; or why the check skipped the image.")
+    runtime_s = models.FloatField()
+    weights_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    *("image", "model", "subject", "target_class"),
+                    *("check_name", "map_key", "settings_hash"),
+                ],
+                name="one_diagnostic_per_cache_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_name} of {self.subject} on image {self.image_id} x {self.model}"
+
+
 class ComputeJob(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -210,6 +244,15 @@ class ComputeJob(models.Model):
     method_params = models.JSONField(default=dict, help_text="Every parameter of each method.")
     target_policy = models.CharField(
         max_length=30, choices=TargetPolicy.choices, default=TargetPolicy.LABEL_OR_PREDICTED
+    )
+    diagnostics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Faithfulness checks to run after the maps (explain.diagnostic_settings, resolved); "
+        "empty: maps only.",
+    )
+    randomisation_image_ids = models.JSONField(
+        default=list, blank=True, help_text="The images of the model-parameter randomisation test."
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0, help_text="Image x model units of work.")
@@ -244,6 +287,12 @@ class ComputeUnit(models.Model):
     image = models.ForeignKey("catalogue.Image", on_delete=models.CASCADE, related_name="compute_units")
     model = models.ForeignKey(ModelSpec, on_delete=models.CASCADE, related_name="compute_units")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reference_map_npy = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="The participants' mean map of the image (H, W) float32 .npy, diagnosed as one more "
+        "subject; recorded by whoever queued the job, so the worker reads no study.",
+    )
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)

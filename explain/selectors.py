@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db.models import Count
 from django.utils import timezone
 
-from explain.models import ComputeJob, ComputeUnit, Prediction, SaliencyMap
+from explain.models import ComputeJob, ComputeUnit, DiagnosticResult, Prediction, SaliencyMap
 from explain.services import compute_job_lost_units
 
 RATE_WINDOW = 20  # the rate is measured over the last this-many finished units
@@ -19,7 +19,7 @@ def compute_job_progress(job: ComputeJob, *, now=None, window: int = RATE_WINDOW
     """Counts by unit status, the rate in units per minute and the ETA.
 
     The rate is measured on work actually done: over the last ``window`` units that computed
-    something (stored a new map or prediction while they ran; a unit whose maps were all
+    something (stored a new map, prediction or diagnostic while they ran; a unit whose maps were all
     stored already takes no time and would make the rate meaningless), their number divided
     by the time from the finish of the computed unit just before them (from the job's start
     while fewer have finished) to the last one's finish. The ETA is that last finish plus the
@@ -79,7 +79,7 @@ def compute_job_progress(job: ComputeJob, *, now=None, window: int = RATE_WINDOW
 
 
 def _computed_finishes(job: ComputeJob) -> list:
-    """The finish times, latest first, of the job's done units that stored a new map or
+    """The finish times, latest first, of the job's done units that stored a new map, diagnostic or
     prediction between their start and their finish."""
     units = list(
         job.units.filter(status=ComputeUnit.Status.DONE, started_at__isnull=False, finished_at__isnull=False)
@@ -89,7 +89,7 @@ def _computed_finishes(job: ComputeJob) -> list:
     if not units:
         return []
     stored = defaultdict(list)  # (image, model) -> times a map or prediction was stored
-    for rows in (SaliencyMap.objects, Prediction.objects):
+    for rows in (SaliencyMap.objects, Prediction.objects, DiagnosticResult.objects):
         for image_id, model_id, created_at in rows.filter(
             image_id__in=job.units.values("image_id"),  # subqueries: no parameter per unit
             model_id__in=job.units.values("model_id"),

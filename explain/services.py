@@ -19,6 +19,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from analysis import codec
 from catalogue.models import Image
 from explain.models import ComputeJob, ComputeUnit, ModelSpec, Prediction, SaliencyMap
 from explain.saliency.registry import LAYER_METHODS, method_params, params_hash
@@ -351,10 +352,17 @@ def compute_job_create(
     target_policy: str = TargetPolicy.LABEL_OR_PREDICTED,
     study_id: int | None = None,
     label: str = "",
+    diagnostics: dict | None = None,
+    randomisation_image_ids: list[int] | None = None,
+    human_means: dict[int, np.ndarray] | None = None,
 ) -> ComputeJob:
     """Record a job with one unit per image x model and enqueue it after commit. The job
     keeps every method's full parameters and the target policy it was given, so the worker
-    needs nothing else. ``label`` names what asked for it in errors (e.g. the study)."""
+    needs nothing else. ``label`` names what asked for it in errors (e.g. the study).
+
+    ``diagnostics``: faithfulness checks to run after the maps (explain.diagnostic_settings
+    overrides, resolved here); ``randomisation_image_ids``: the images of the randomisation
+    test; ``human_means``: image id -> the participants' mean map, diagnosed as one more map."""
     what = label or "the job"
     if not model_ids or not methods:
         raise ValueError(f"{what} has no models or no methods to compute")
@@ -363,16 +371,25 @@ def compute_job_create(
         raise ValueError(f"unknown target policy {target_policy!r}; known: {', '.join(TargetPolicy.values)}")
     if not image_ids:
         raise ValueError(f"{what} has no images to compute")
+    from explain.diagnostic_settings import diagnostic_settings  # analysis.pic loads scipy.spatial
+
+    checks = {} if diagnostics is None else diagnostic_settings(diagnostics)
+    means = {
+        image_id: SaliencyMap.encode(np.asarray(mean, dtype=np.float32))
+        for image_id, mean in (human_means or {}).items()
+    }
     with transaction.atomic():
         job = ComputeJob.objects.create(
             study_id=study_id,
             methods=list(methods),
             method_params=resolved,
             target_policy=target_policy,
+            diagnostics=checks,
+            randomisation_image_ids=sorted(randomisation_image_ids or []),
             total=len(image_ids) * len(model_ids),
         )
         ComputeUnit.objects.bulk_create(
-            ComputeUnit(job=job, image_id=image_id, model_id=model_id)
+            ComputeUnit(job=job, image_id=image_id, model_id=model_id, reference_map_npy=means.get(image_id))
             for image_id in image_ids
             for model_id in model_ids
         )
@@ -474,7 +491,8 @@ def compute_unit_finish(*, unit_id: int, error: str | None = None) -> str | None
 
 
 def image_unit_compute(*, unit_id: int) -> str | None:
-    """Run one unit (the prediction and every map of one image x model): its final status,
+    """Run one unit (the prediction and every map of one image x model, then the job's
+    diagnostics of those maps): its final status,
     or None when there was nothing to do. A database error is raised for the task to retry;
     any other error fails the unit with its text."""
     unit = compute_unit_begin(unit_id=unit_id)
@@ -482,12 +500,23 @@ def image_unit_compute(*, unit_id: int) -> str | None:
         return None
     try:
         job = unit.job
+        params = {method: job.method_params[method] for method in job.methods}
         image_maps_compute(
-            image=unit.image,
-            spec=unit.model,
-            method_params={method: job.method_params[method] for method in job.methods},
-            target_policy=job.target_policy,
+            image=unit.image, spec=unit.model, method_params=params, target_policy=job.target_policy
         )
+        if job.diagnostics:
+            from explain.diagnostic_services import image_diagnostics_compute
+
+            stored_mean = unit.reference_map_npy
+            image_diagnostics_compute(
+                image=unit.image,
+                spec=unit.model,
+                method_params=params,
+                target_policy=job.target_policy,
+                settings=job.diagnostics,
+                human_mean=None if stored_mean is None else codec.npy_array(bytes(stored_mean)),
+                randomise=unit.image_id in job.randomisation_image_ids,
+            )
     except OperationalError:
         raise
     except Exception as error:

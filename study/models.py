@@ -61,6 +61,13 @@ class Study(models.Model):
     method_params = models.JSONField(
         default=dict, blank=True, help_text='Overrides of default parameters, e.g. {"xrai": {"steps": 50}}.'
     )
+    diagnostics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Faithfulness diagnostics, as changes to the defaults (the papers'), e.g. "
+        '{"randomisation": {"images": 2}, "perturbation_epsilon": {"enabled": false}}. Checks: pic, '
+        "insertion_deletion, localisation, perturbation_epsilon, randomisation; human_mean: true/false.",
+    )
     target_policy = models.CharField(
         max_length=30,
         choices=TargetPolicy.choices,
@@ -116,6 +123,7 @@ class Study(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
+        from explain.diagnostic_settings import diagnostic_settings
         from explain.saliency.registry import method_params
 
         if not isinstance(self.methods, list) or not all(isinstance(m, str) for m in self.methods):
@@ -132,6 +140,16 @@ class Study(models.Model):
                 method_params(method, self.method_params.get(method))
             except ValueError as error:
                 raise ValidationError({"methods": str(error)}) from None
+        try:
+            diagnostic_settings(self.diagnostics)
+        except ValueError as error:
+            raise ValidationError({"diagnostics": str(error)}) from None
+
+    def diagnostic_settings(self) -> dict:
+        """The full settings of the study's faithfulness diagnostics (explain.diagnostic_settings)."""
+        from explain.diagnostic_settings import diagnostic_settings
+
+        return diagnostic_settings(self.diagnostics)
 
 
 class Participant(models.Model):
