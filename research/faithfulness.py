@@ -322,3 +322,55 @@ def write_randomisation_csv(*, out: TextIO, diagnostics: dict) -> int:
     for row in diagnostics["randomisation"]:
         writer.writerow([_cell(row[column]) for column in RANDOMISATION_COLUMNS])
     return len(diagnostics["randomisation"])
+
+
+# --- for the results page --------------------------------------------------------------------
+
+ROW_CHECKS = (ds.PIC, ds.INSERTION_DELETION, ds.LOCALISATION, ds.PERTURBATION_EPSILON)
+
+
+def diagnostics_missing(diagnostics: dict, *, randomisation_images: int) -> dict:
+    """How many of the expected results are not stored (or not current): each enabled check of
+    every image x model x subject (the human mean only for images with one), and the
+    randomisation test of each sampled image x model x method."""
+    settings = diagnostics["settings"]
+    checks = [check for check in ROW_CHECKS if settings[check]["enabled"]]
+    methods = [s for s in diagnostics["subjects"] if s != ds.HUMAN_MEAN]
+    rows = diagnostics["models"] * (
+        diagnostics["images"] * len(methods)
+        + diagnostics["human_images"] * (ds.HUMAN_MEAN in diagnostics["subjects"])
+    )
+    expected = rows * len(checks)
+    found = sum(check in row["_checks"] for row in diagnostics["rows"] for check in checks)
+    if settings[ds.RANDOMISATION]["enabled"]:
+        expected += diagnostics["models"] * len(methods) * randomisation_images
+        found += sum(ds.RANDOMISATION in row["_checks"] for row in diagnostics["rows"])
+    return {"expected": expected, "found": found, "missing": max(0, expected - found)}
+
+
+def settings_in_words(settings: dict) -> list[dict]:
+    """The study's resolved diagnostics, one plain sentence per check, for the compute page."""
+    pic, curves = settings[ds.PIC], settings[ds.INSERTION_DELETION]
+    axiom, cascade = settings[ds.PERTURBATION_EPSILON], settings[ds.RANDOMISATION]
+    step = "input pixels ÷ 224 pixels" if curves["step"] is None else f"{curves['step']} pixels"
+    words = {
+        ds.PIC: (
+            f"PIC (SIC and AIC): reveal the map's top pixels on a blurred image at {len(pic['thresholds'])} "
+            f"thresholds ({', '.join(f'{t:g}' for t in pic['thresholds'])}); images the model is less than "
+            f"{pic['min_pred_value']:g} confident on are skipped"
+        ),
+        ds.INSERTION_DELETION: f"Insertion and deletion curves: {step} per step",
+        ds.LOCALISATION: "Localisation against each image's ground truth (mask or boxes), where it has one",
+        ds.PERTURBATION_EPSILON: (
+            f"Perturbation-ε: square patches of {axiom['patch_size']} pixels of the model's input removed "
+            f"to the image's mean colour, ε = {axiom['epsilon']:g}"
+        ),
+        ds.RANDOMISATION: (
+            f"Randomisation (cascading, Adebayo et al. 2018) on the first {cascade['images']} main "
+            f"image(s) by name: the map recomputed at {cascade['evaluated_steps']} steps of the cascade "
+            f"(seed {cascade['seed']})"
+        ),
+    }
+    return [
+        {"check": check, "enabled": settings[check]["enabled"], "text": words[check]} for check in ds.CHECKS
+    ]

@@ -178,3 +178,63 @@ def inline(svg: bytes) -> str:
     """An SVG file's <svg> element, for inlining in the page (no XML prolog or doctype)."""
     text = svg.decode()
     return text[re.search(r"<svg[\s>]", text).start() :]
+
+
+HUMAN_STYLE = {"color": "black", "linestyle": "--", "linewidth": 2.0}  # the human mean's line
+
+
+def pic_chart(
+    panels: dict[str, Sequence[tuple[str, Sequence[float], Sequence[float]]]],
+    *,
+    y_label: str,
+    title: str = "",
+):
+    """PIC median curves (Kapishnikov et al. 2019), one panel per model, one line per subject:
+    (name, curve_x, curve_y); the subject named ``human mean`` is drawn black and dashed. The
+    diagonal is what revealing information at random would give on average. Each line's gid is
+    ``pic-<panel>-<line>`` (its position)."""
+    columns = max(1, len(panels))
+    figure, axes_row = plt.subplots(
+        1, columns, figsize=(4.4 * columns, 4.4), squeeze=False, sharey=True, layout="constrained"
+    )
+    for p, (axes, (model, lines)) in enumerate(zip(axes_row[0], panels.items())):
+        axes.plot([0, 1], [0, 1], color="#bbb", linewidth=0.8, linestyle=":", label="diagonal")
+        for k, (name, xs, ys) in enumerate(lines):
+            if not len(xs):
+                continue
+            style = HUMAN_STYLE if name == "human mean" else {"linewidth": 1.6}
+            (line,) = axes.plot(xs, ys, label=name, **style)
+            line.set_gid(f"pic-{p}-{k}")
+        axes.set_xlim(0, 1)
+        axes.set_ylim(0, 1.05)
+        axes.set_title(model, fontsize="small")
+        axes.set_xlabel("information revealed (normalised WebP size)")
+        axes.spines[["top", "right"]].set_visible(False)
+        axes.legend(fontsize="x-small", frameon=False, loc="lower right")
+    axes_row[0][0].set_ylabel(y_label)
+    if title:
+        figure.suptitle(title, fontsize="medium")
+    return figure
+
+
+def randomisation_chart(
+    lines: Sequence[tuple[str, Sequence[float], Sequence[float]]], *, threshold: float, title: str = ""
+):
+    """Adebayo et al. 2018's cascading randomisation: each line (name, layers re-initialised,
+    mean Spearman with the original map) per model x method, and the pass line: a map that
+    still correlates above it once every layer is random does not depend on the weights."""
+    figure, axes = plt.subplots(figsize=(6.5, 4.2))
+    for k, (name, xs, ys) in enumerate(lines):
+        (line,) = axes.plot(xs, ys, marker="o", linewidth=1.6, label=name)
+        line.set_gid(f"randomisation-{k}")
+    axes.axhline(threshold, color="#c44e52", linestyle="--", linewidth=1.0, label=f"pass below {threshold:g}")
+    axes.axhline(0, color="#888", linewidth=0.6)
+    axes.set_ylim(-1.05, 1.05)
+    axes.set_xlabel("layers re-initialised (from the logits)")
+    axes.set_ylabel("mean Spearman with the original map")
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.legend(fontsize="x-small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    if title:
+        axes.set_title(title, fontsize="medium")
+    return figure

@@ -7,6 +7,21 @@ urlpatterns = [
     path("research/<slug:slug>/", views.study_results, name="research_results"),
     path("research/<slug:slug>/compute", views.study_compute, name="research_compute"),
     path(
+        "research/<slug:slug>/diagnostics/compute",
+        views.study_diagnostics_compute,
+        name="research_diagnostics_compute",
+    ),
+    path(
+        "research/<slug:slug>/faithfulness.csv",
+        views.faithfulness_csv,
+        name="research_faithfulness_csv",
+    ),
+    path(
+        "research/<slug:slug>/randomisation.csv",
+        views.randomisation_csv,
+        name="research_randomisation_csv",
+    ),
+    path(
         "research/<slug:slug>/jobs/<int:job_id>/retry",
         views.compute_job_retry_failed,
         name="research_job_retry",

@@ -1,6 +1,7 @@
 """Researcher pages: progress, agreement table, gallery, exports. Staff only."""
 
 import io
+import math
 import tempfile
 import time
 from functools import wraps
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from analysis import pic
 from analysis.figures import Bar
 from analysis.render import overlay_png, region_png
 from analysis.severity_chart import severity_chart_svg
@@ -24,6 +26,7 @@ from explain.models import ComputeJob, SaliencyMap
 from explain.services import compute_job_cancel, compute_job_retry
 from research import (
     exports,
+    faithfulness,
     figures,
     inputs,
     metric_glossary,
@@ -148,7 +151,130 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
         )
         context["watermark_humans"] = shortcut_selectors.human_watermark_share(study=study)
     context.update(_variant_sections(study, all_rows))
+    context["faithfulness"] = _faithfulness_section(study)
     return render(request, "research/results.html", context)
+
+
+# --- faithfulness diagnostics (issue 15) -----------------------------------------------------
+
+SKIP_WORDS = {
+    pic.NOT_CONFIDENT: "the model was not confident on the image",
+    pic.BLUR_KEEPS_INFORMATION: "blurring did not lower the information",
+    pic.BLUR_KEEPS_PREDICTION: "blurring did not lower the prediction",
+}
+PIC_AXES = {"sic": "normalised softmax", "aic": "normalised accuracy"}
+
+
+def _subject_label(subject: str) -> str:
+    return "human mean" if subject == faithfulness.ds.HUMAN_MEAN else subject
+
+
+def _num(value, digits: int = 3) -> str:
+    """A table cell's number, or – where there is none (no image, or one image's interval)."""
+    if value is None or value == "" or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _with_ci(summary: dict, key: str = "mean") -> dict:
+    return {"value": _num(summary[key]), "low": _num(summary["ci_low"]), "high": _num(summary["ci_high"])}
+
+
+def _faithfulness_entry(entry: dict) -> dict:
+    """One table row of the faithfulness section: numbers as the page shows them."""
+    shown = {"model": entry["model"], "subject": entry["subject"], "label": _subject_label(entry["subject"])}
+    shown["images"] = entry["images"]
+    for kind in ("sic", "aic"):
+        shown[kind] = {
+            **_with_ci(entry[kind], "auc"),
+            "count": entry[kind]["count"],
+            "skipped": [
+                f"{SKIP_WORDS.get(reason, reason)}: {count}"
+                for reason, count in sorted(entry[kind]["skipped"].items())
+            ],
+        }
+    shown["insertion"] = {**_with_ci(entry["insertion"]), "n": entry["insertion"]["n_images"]}
+    shown["deletion"] = {**_with_ci(entry["deletion"]), "n": entry["deletion"]["n_images"]}
+    shown["localisation"] = (
+        {
+            "pixel_auc": _num(entry["pixel_auc"]["mean"]),
+            "pointing_game": _num(entry["pointing_game"]["mean"], 2),
+            "n": entry["pixel_auc"]["n_images"],
+        }
+        if entry["pixel_auc"]["n_images"]
+        else None
+    )
+    shown["epsilon"] = "" if entry["epsilon"] == "" else f"{entry['epsilon']:g}"
+    shown["violation_share"] = _with_ci(entry["violation_share"])
+    shown["largest_epsilon"] = _num(entry["largest_epsilon_median"])
+    cascade = entry["randomisation"]
+    if cascade:
+        last = cascade[-1]
+        shown["randomisation"] = {
+            "spearman": _num(last["spearman"]),
+            "layers": last["layers_randomised"],
+            "total": last["layers_total"],
+            "all_layers": last["layers_randomised"] == last["layers_total"],
+            "images": last["images"],
+            "passes": entry["randomisation_passes"],
+        }
+    return shown
+
+
+def _pic_chart(study: Study, summary: list[dict], kind: str):
+    """SIC or AIC median curves, one panel per model, or None when no image was scored."""
+    panels: dict[str, list] = {}
+    for entry in summary:
+        curve = entry[kind]
+        panels.setdefault(entry["model"], []).append(
+            (_subject_label(entry["subject"]), curve["curve_x"], curve["curve_y"])
+        )
+    if not any(len(xs) for lines in panels.values() for _, xs, _ in lines):
+        return None
+    title = f"{study.title}: {kind.upper()} median curves"
+    return figures.pic_chart(panels, y_label=PIC_AXES[kind], title=title)
+
+
+def _randomisation_chart(study: Study, summary: list[dict]):
+    lines = [
+        (
+            f"{entry['model']} · {entry['subject']}",
+            [step["layers_randomised"] for step in entry["randomisation"]],
+            [step["spearman"] for step in entry["randomisation"]],
+        )
+        for entry in summary
+        if entry["randomisation"]
+    ]
+    if not lines:
+        return None
+    title = f"{study.title}: cascading randomisation"
+    return figures.randomisation_chart(lines, threshold=faithfulness.RANDOMISATION_PASS_BELOW, title=title)
+
+
+def _faithfulness_section(study: Study) -> dict:
+    """The "Faithfulness" section's data: its table, charts and how many results are missing."""
+    try:
+        settings = study.diagnostic_settings()
+    except ValueError as error:
+        return {"error": str(error)}
+    diagnostics = faithfulness.study_diagnostics(study=study)
+    randomised = len(faithfulness.randomisation_image_ids(study, settings))
+    section = {
+        "settings": settings,
+        "missing": faithfulness.diagnostics_missing(diagnostics, randomisation_images=randomised),
+        "expected_rows": diagnostics["models"] * len(diagnostics["subjects"]),
+        "rows": len(diagnostics["rows"]),
+    }
+    if not diagnostics["rows"]:
+        return section
+    summary = faithfulness.diagnostics_summary(diagnostics)
+    section["entries"] = [_faithfulness_entry(entry) for entry in summary]
+    for kind in ("sic", "aic"):
+        chart = _pic_chart(study, summary, kind)
+        section[kind] = mark_safe(figures.inline(figures.render(chart, "svg"))) if chart else ""
+    chart = _randomisation_chart(study, summary)
+    section["randomisation"] = mark_safe(figures.inline(figures.render(chart, "svg"))) if chart else ""
+    return section
 
 
 SCATTER_AXES = {
@@ -193,7 +319,8 @@ def _figure_response(data: bytes, fmt: str, filename: str) -> HttpResponse:
     return response
 
 
-CHARTS = ("spearman", "ceiling-scatter")
+CHARTS = ("spearman", "ceiling-scatter", "sic", "aic", "randomisation")
+FAITHFULNESS_CHARTS = ("sic", "aic", "randomisation")
 
 
 @staff_member_required
@@ -203,6 +330,16 @@ def study_chart(request: HttpRequest, slug: str, chart: str, fmt: str) -> HttpRe
     study = get_object_or_404(Study, slug=slug)
     if chart not in CHARTS or fmt not in figures.FORMATS:
         raise Http404(f"charts: {', '.join(CHARTS)}; formats: {', '.join(figures.FORMATS)}")
+    if chart in FAITHFULNESS_CHARTS:
+        summary = faithfulness.diagnostics_summary(faithfulness.study_diagnostics(study=study))
+        figure = (
+            _randomisation_chart(study, summary)
+            if chart == "randomisation"
+            else _pic_chart(study, summary, chart)
+        )
+        if figure is None:
+            raise Http404("no faithfulness diagnostics for this chart yet: compute them first")
+        return _figure_response(figures.render(figure, fmt), fmt, f"{study.slug}-{chart}")
     filters = _filters(request)
     scores = study_scores(study=study, filters=filters)
     rows = [
@@ -304,6 +441,74 @@ def study_compute(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("research_results", slug=slug)
     context = {"study": study, "estimate": study_compute_estimate(study=study), "running": running}
     return render(request, "research/compute_confirm.html", context)
+
+
+def _running_job(study: Study) -> ComputeJob | None:
+    return ComputeJob.objects.filter(study=study, finished_at__isnull=True).first()
+
+
+@staff_member_required
+def study_diagnostics_compute(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: what computing the faithfulness diagnostics would do (the study's settings in words,
+    images x models, the randomisation's images, the results stored already) and a button;
+    POST: queue the job (maps first where missing), unless a job of the study is still running."""
+    study = get_object_or_404(Study, slug=slug)
+    running = _running_job(study)
+    if request.method == "POST":
+        if running is not None:
+            messages.error(request, f"Job {running.pk} is still running: wait for it, or cancel it first.")
+            return redirect("research_results", slug=slug)
+        try:
+            job = faithfulness.study_diagnostics_compute(study=study)
+        except ValueError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request, f"Queued {job.total} image x model units: maps where missing, then the diagnostics."
+            )
+        return redirect(f"{reverse('research_results', args=[slug])}#faithfulness")
+    context = {"study": study, "running": running}
+    try:
+        settings = study.diagnostic_settings()
+    except ValueError as error:
+        context["error"] = str(error)
+        return render(request, "research/diagnostics_compute.html", context)
+    diagnostics = faithfulness.study_diagnostics(study=study)
+    randomised = faithfulness.randomisation_image_ids(study, settings)
+    context.update(
+        settings=settings,
+        checks=faithfulness.settings_in_words(settings),
+        images=diagnostics["images"],
+        models=list(study.model_specs.order_by("name").values_list("name", flat=True)),
+        human_images=diagnostics["human_images"],
+        randomisation_images=list(
+            Image.objects.filter(pk__in=randomised).order_by("name").values_list("name", flat=True)
+        ),
+        missing=faithfulness.diagnostics_missing(diagnostics, randomisation_images=len(randomised)),
+    )
+    return render(request, "research/diagnostics_compute.html", context)
+
+
+@staff_member_required
+def faithfulness_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """One row per image x model x subject (a method or the human mean): every check's score."""
+    study = get_object_or_404(Study, slug=slug)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-faithfulness.csv"'
+    faithfulness.write_diagnostics_csv(out=response, diagnostics=faithfulness.study_diagnostics(study=study))
+    return response
+
+
+@staff_member_required
+def randomisation_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """One row per image x model x method x evaluated step of the cascading randomisation."""
+    study = get_object_or_404(Study, slug=slug)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-randomisation.csv"'
+    faithfulness.write_randomisation_csv(
+        out=response, diagnostics=faithfulness.study_diagnostics(study=study)
+    )
+    return response
 
 
 @staff_member_required

@@ -208,6 +208,21 @@ RESEARCH = {
         get("estimate", lambda w: f"/research/{slug(w)}/compute", staff_only(200)),
         post("queue", lambda w: f"/research/{slug(w)}/compute", staff_only(Redirect("/research/"))),
     ],
+    "research/<slug:slug>/diagnostics/compute": [
+        # GET: the settings in words and the button; POST queues (or refuses while a job runs)
+        get("diagnostics plan", lambda w: f"/research/{slug(w)}/diagnostics/compute", staff_only(200)),
+        post(
+            "queue diagnostics",
+            lambda w: f"/research/{slug(w)}/diagnostics/compute",
+            staff_only(Redirect("/research/")),
+        ),
+    ],
+    "research/<slug:slug>/faithfulness.csv": [
+        get("CSV", lambda w: f"/research/{slug(w)}/faithfulness.csv", staff_only(200))
+    ],
+    "research/<slug:slug>/randomisation.csv": [
+        get("CSV", lambda w: f"/research/{slug(w)}/randomisation.csv", staff_only(200))
+    ],
     "research/<slug:slug>/jobs/<int:job_id>/retry": staff_action(
         "retry", lambda w: f"/research/{slug(w)}/jobs/{w.job.pk}/retry"
     ),
