@@ -1,63 +1,43 @@
-"""Faithfulness diagnostics of a study's stored maps and of its human means (explain.diagnostics):
-PIC SIC / AIC, insertion / deletion, localisation against ground truth, and the cascading
-model-parameter randomisation test on a sample of images. Prints a table per model x method
-and writes a CSV with one row per image x model x method and one summary row per model x
-method."""
+"""The study's faithfulness diagnostics from the command line: queue them (research.faithfulness)
+and wait for the worker, or run the job's units in this process (``--in-process``: no worker
+needed); then print the summary per model x subject and write the CSVs. Results already stored
+for the study's current settings are reused, so a second run only reads."""
 
-import csv
+import json
 import math
-import sys
 import time
-from collections import defaultdict
 
-import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.pic import DEFAULT_MIN_PRED_VALUE, aggregate_pic
-from explain import diagnostics
-from explain.models import Prediction, SaliencyMap
-from explain.saliency.registry import METHODS, method_params, params_hash
-from explain.services import image_explained_classes, model_spec_load, prediction_get_or_create
-from research.inputs import human_mean
+from explain.models import ComputeJob, ComputeUnit
+from explain.selectors import compute_job_progress
+from explain.services import image_unit_compute
+from research import faithfulness
+from study.management.commands.compute_maps import progress_line
 from study.models import Study
 
-HUMAN_MEAN = "human_mean"
-RANDOMISATION_PASS_BELOW = 0.5  # Spearman with the original map after every layer is re-initialised
-
-COLUMNS = (
-    "level",  # "image" or "summary" (model x method over the study's images)
-    "image",
-    "model",
-    "method",
-    "target_class",
-    "images",  # summary: images with a map
-    "sic_auc",  # image: its curve's AUC; summary: the AUC of the images' median curve
-    "sic_skipped",  # image: the reason PIC skipped it; summary: how many it skipped
-    "sic_images",  # summary: curves in the median
-    "aic_auc",
-    "aic_skipped",
-    "aic_images",
-    "insertion_auc",  # summary: mean over images
-    "deletion_auc",
-    "pixel_auc",
-    "f1",
-    "mae",
-    "pointing_game",
-    "randomisation_layers",  # layers re-initialised at the last evaluated step / in all
-    "spearman_logits",  # after re-initialising the logits layer only
-    "spearman_random",  # after re-initialising every layer
-    "spearman_abs_random",
-    "ssim_random",
-    "randomisation_passes",  # summary: spearman_random < RANDOMISATION_PASS_BELOW
+TABLE = (  # (title, value of a summary entry, digits)
+    ("model", lambda e: e["model"], 0),
+    ("subject", lambda e: e["subject"], 0),
+    ("n", lambda e: e["images"], 0),
+    ("SIC", lambda e: e["sic"]["auc"], 3),
+    ("SIC n", lambda e: e["sic"]["count"], 0),
+    ("AIC", lambda e: e["aic"]["auc"], 3),
+    ("AIC n", lambda e: e["aic"]["count"], 0),
+    ("ins", lambda e: e["insertion"]["mean"], 3),
+    ("del", lambda e: e["deletion"]["mean"], 3),
+    ("pxAUC", lambda e: e["pixel_auc"]["mean"], 3),
+    ("point", lambda e: e["pointing_game"]["mean"], 2),
+    ("eps viol", lambda e: e["violation_share"]["mean"], 2),
+    ("max eps", lambda e: e["largest_epsilon_median"], 3),
+    ("rho logits", lambda e: e["randomisation"][0]["spearman"] if e["randomisation"] else None, 2),
+    ("rho random", lambda e: e["randomisation"][-1]["spearman"] if e["randomisation"] else None, 2),
+    ("SSIM random", lambda e: e["randomisation"][-1]["ssim"] if e["randomisation"] else None, 2),
+    ("passes", lambda e: e["randomisation_passes"], 0),
 )
 
 
-def _mean(values) -> float:
-    finite = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return float(np.mean(finite)) if finite else float("nan")
-
-
-def _fmt(value, digits: int = 3) -> str:
+def _fmt(value, digits: int) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, float):
@@ -68,218 +48,88 @@ def _fmt(value, digits: int = 3) -> str:
 class Command(BaseCommand):
     requires_system_checks = []
     help = (
-        "Faithfulness diagnostics (PIC SIC/AIC, insertion/deletion, localisation, model-parameter "
-        "randomisation) of a study's stored maps, with the human mean scored as one more method."
+        "Faithfulness diagnostics of a study (PIC SIC/AIC, insertion/deletion, localisation, "
+        "Perturbation-epsilon, model-parameter randomisation) of every model map and of the human "
+        "mean, with the study's settings: computed by the worker (or here), then summarised."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="study slug")
-        parser.add_argument("--methods", help="comma-separated methods (default: the study's)")
-        parser.add_argument("--models", help="comma-separated model names (default: the study's)")
-        parser.add_argument("--images", type=int, help="only the first N main images (by name)")
         parser.add_argument(
-            "--randomisation-images", type=int, default=2, help="images of the randomisation test (0: none)"
+            "--checks",
+            help="JSON changes to the defaults, saved as the study's diagnostics setting, e.g. "
+            '\'{"randomisation": {"images": 2}}\'',
         )
         parser.add_argument(
-            "--randomisation-steps",
-            type=int,
-            default=diagnostics.DEFAULT_EVALUATED_STEPS,
-            help="steps of the cascade where the map is recomputed (logits, ..., all layers)",
+            "--in-process", action="store_true", help="compute here instead of waiting for a worker"
         )
-        parser.add_argument(
-            "--perturbation-step",
-            type=int,
-            help="pixels per step of the insertion/deletion curves (default: RISE's 224 steps)",
-        )
-        parser.add_argument(
-            "--min-pred-value",
-            type=float,
-            default=DEFAULT_MIN_PRED_VALUE,
-            help="PIC skips an image whose target probability is below this (default 0.8, the paper's)",
-        )
-        parser.add_argument("--no-perturbation", action="store_true", help="skip insertion/deletion")
-        parser.add_argument("--no-human", action="store_true", help="do not score the human means")
-        parser.add_argument("--csv", help="write the rows to this CSV file ('-': standard output)")
+        parser.add_argument("--timeout", type=float, default=7200, help="seconds to wait for the worker")
+        parser.add_argument("--csv", help="write one row per image x model x subject to this file")
+        parser.add_argument("--randomisation-csv", help="write the randomisation steps to this file")
 
     def handle(self, *args, **options):
         study = Study.objects.filter(slug=options["study"]).first()
         if study is None:
             raise CommandError(f"no study with slug {options['study']!r}")
-        methods = options["methods"].split(",") if options["methods"] else list(study.methods)
-        unknown = [m for m in methods if m not in METHODS]
-        if unknown:
-            raise CommandError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
-        specs = list(study.model_specs.order_by("name"))
-        if options["models"]:
-            wanted = options["models"].split(",")
-            missing = sorted(set(wanted) - {s.name for s in specs})
-            if missing:
-                raise CommandError(f"models not in the study: {missing}")
-            specs = [s for s in specs if s.name in wanted]
-        images = list(
-            study.image_set.images.filter(
-                is_practice=False, is_attention_check=False, variant_of=None
-            ).order_by("name")
-        )
-        if options["images"]:
-            images = images[: options["images"]]
-        if not images or not specs:
-            raise CommandError("the study has no main images or no models to diagnose")
-
+        if options["checks"] is not None:
+            self._save_settings(study, options["checks"])
         started = time.perf_counter()
-        rows, missing_maps = self._image_rows(study, images, specs, methods, options)
-        summaries = self._summaries(rows, specs, methods, include_human=not options["no_human"])
-        for line in missing_maps:
-            self.stderr.write(f"missing map: {line}")
-        self._print_table(summaries)
-        self.stdout.write(f"{len(images)} images, {time.perf_counter() - started:.0f} s")
-        if options["csv"]:
-            self._write_csv(options["csv"], rows + summaries)
+        try:
+            job = faithfulness.study_diagnostics_compute(study=study)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"queued job {job.pk}: {job.total} image x model units")
+        if options["in_process"]:
+            self._run_here(job)
+        else:
+            self._wait(job, options["timeout"])
+        found = faithfulness.study_diagnostics(study=study)
+        self._print_table(faithfulness.diagnostics_summary(found))
+        self.stdout.write(f"{found['images']} images, {time.perf_counter() - started:.0f} s")
+        for option, writer in (
+            ("csv", faithfulness.write_diagnostics_csv),
+            ("randomisation_csv", faithfulness.write_randomisation_csv),
+        ):
+            if options[option]:
+                with open(options[option], "w", newline="") as handle:
+                    writer(out=handle, diagnostics=found)
 
-    def _image_rows(self, study, images, specs, methods, options):
-        rows, missing = [], []
-        hashes = {m: params_hash(method_params(m, study.method_params.get(m))) for m in methods}
-        for image_index, image in enumerate(images):
-            picture = diagnostics.image_picture(image)
-            truth = diagnostics.ground_truth_mask(image)
-            mean = None if options["no_human"] else human_mean(study=study, image=image)[0]
-            for spec in specs:
-                loaded = model_spec_load(spec)
-                prediction = Prediction.objects.filter(image=image, model=spec).first()
-                prediction = prediction or prediction_get_or_create(image=image, spec=spec)
-                target = image_explained_classes(image, prediction, study.target_policy)[0]
-                pixels = diagnostics.model_input_image(loaded, picture)
-                maps = {}
-                for method in methods:
-                    stored = SaliencyMap.objects.filter(
-                        image=image,
-                        model=spec,
-                        method=method,
-                        params_hash=hashes[method],
-                        target_class=target,
-                    ).first()
-                    if stored is None:
-                        missing.append(f"{image.name} x {spec.name} x {method} (class {target})")
-                    else:
-                        maps[method] = stored.map_array()
-                if mean is not None:
-                    maps[HUMAN_MEAN] = mean
-                for method, values in maps.items():
-                    row = self._map_row(loaded, image, pixels, values, target, truth, options)
-                    row.update(model=spec.name, method=method)
-                    if method != HUMAN_MEAN and image_index < options["randomisation_images"]:
-                        row.update(
-                            self._randomisation(loaded, picture, study, method, target, image.pk, options)
-                        )
-                    rows.append(row)
-                    self.stdout.write(
-                        f"  {image.name} x {spec.name} x {method}: SIC {_fmt(row['sic_auc'])} "
-                        f"{row['sic_skipped']}".rstrip()
-                    )
-        return rows, missing
+    def _save_settings(self, study: Study, text: str) -> None:
+        try:
+            overrides = json.loads(text)
+            study.diagnostics = overrides
+            study.diagnostic_settings()  # validates
+        except (json.JSONDecodeError, ValueError) as error:
+            raise CommandError(f"--checks: {error}") from None
+        study.save(update_fields=["diagnostics"])
 
-    def _map_row(self, loaded, image, pixels, values, target, truth, options) -> dict:
-        row = dict.fromkeys(COLUMNS, "")
-        row.update(level="image", image=image.name, target_class=target)
-        curves = diagnostics.pic_curves(
-            loaded, pixels, values, target, mask_seed=image.pk, min_pred_value=options["min_pred_value"]
-        )
-        for kind, outcome in curves.items():
-            row[f"{kind}_auc"] = outcome.auc
-            row[f"{kind}_skipped"] = outcome.skipped or ""
-            row[f"_{kind}_result"] = outcome.result
-        if not options["no_perturbation"]:
-            perturbation = diagnostics.perturbation_curves(
-                loaded, pixels, values, target, step=options["perturbation_step"]
-            )
-            row["insertion_auc"] = perturbation["insertion"].auc
-            row["deletion_auc"] = perturbation["deletion"].auc
-        if truth is not None:
-            row.update(diagnostics.localisation_scores(values, truth))
-        return row
+    def _run_here(self, job: ComputeJob) -> None:
+        for unit_id in job.units.order_by("pk").values_list("pk", flat=True):
+            status = image_unit_compute(unit_id=unit_id)
+            job.refresh_from_db()
+            self.stdout.write(progress_line(compute_job_progress(job)))
+            if status == ComputeUnit.Status.FAILED:
+                self.stderr.write(f"  error: {ComputeUnit.objects.get(pk=unit_id).error}")
 
-    def _randomisation(self, loaded, picture, study, method, target, seed, options) -> dict:
-        params = method_params(method, study.method_params.get(method))
-        steps = diagnostics.randomisation_rows(
-            loaded, picture, method, params, target, seed=seed, evaluated_steps=options["randomisation_steps"]
-        )
-        first, last = steps[0], steps[-1]
-        return {
-            "randomisation_layers": f"{last['layers_randomised']}/{last['layers_total']}",
-            "spearman_logits": first["spearman"],
-            "spearman_random": last["spearman"],
-            "spearman_abs_random": last["spearman_abs"],
-            "ssim_random": last["ssim"],
-        }
+    def _wait(self, job: ComputeJob, timeout: float) -> None:
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            job.refresh_from_db()
+            progress = compute_job_progress(job)
+            state = (progress["done"], progress["failed"], job.status)
+            if state != last:
+                self.stdout.write(progress_line(progress))
+                last = state
+            if job.finished_at:
+                for failure in progress["failures"]:
+                    self.stderr.write(f"  error: {failure['image']}, {failure['model']}: {failure['error']}")
+                return
+            time.sleep(1)
+        raise CommandError("timed out waiting for the worker; is one running? (or use --in-process)")
 
-    def _summaries(self, rows, specs, methods, include_human) -> list[dict]:
-        groups = defaultdict(list)
-        for row in rows:
-            groups[(row["model"], row["method"])].append(row)
-        order = [*methods, HUMAN_MEAN] if include_human else methods
-        summaries = []
-        for spec in specs:
-            for method in order:
-                group = groups.get((spec.name, method))
-                if not group:
-                    continue
-                summary = dict.fromkeys(COLUMNS, "")
-                summary.update(level="summary", model=spec.name, method=method, images=len(group))
-                for kind in ("sic", "aic"):
-                    results = [r[f"_{kind}_result"] for r in group if r[f"_{kind}_result"] is not None]
-                    summary[f"{kind}_auc"] = aggregate_pic(results).auc if results else float("nan")
-                    summary[f"{kind}_images"] = len(results)
-                    summary[f"{kind}_skipped"] = len(group) - len(results)
-                for column in ("insertion_auc", "deletion_auc", "pixel_auc", "f1", "mae", "pointing_game"):
-                    summary[column] = _mean(r[column] for r in group if r[column] != "")
-                randomised = [r for r in group if r["spearman_random"] != ""]
-                if randomised:
-                    for column in (
-                        "spearman_logits",
-                        "spearman_random",
-                        "spearman_abs_random",
-                        "ssim_random",
-                    ):
-                        summary[column] = _mean(r[column] for r in randomised)
-                    summary["randomisation_layers"] = randomised[0]["randomisation_layers"]
-                    summary["randomisation_passes"] = bool(
-                        summary["spearman_random"] < RANDOMISATION_PASS_BELOW
-                    )
-                summaries.append(summary)
-        return summaries
-
-    def _print_table(self, summaries) -> None:
-        header = (
-            ("model", "model", 0),
-            ("method", "method", 0),
-            ("images", "n", 0),
-            ("sic_auc", "SIC", 3),
-            ("sic_images", "SIC n", 0),
-            ("aic_auc", "AIC", 3),
-            ("aic_images", "AIC n", 0),
-            ("insertion_auc", "ins", 3),
-            ("deletion_auc", "del", 3),
-            ("pixel_auc", "pxAUC", 3),
-            ("pointing_game", "point", 2),
-            ("spearman_logits", "rho logits", 2),
-            ("spearman_random", "rho random", 2),
-            ("ssim_random", "SSIM random", 2),
-            ("randomisation_passes", "passes", 0),
-        )
-        table = [[title for _, title, _ in header]]
-        for summary in summaries:
-            table.append([_fmt(summary[column], digits) for column, _, digits in header])
-        widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    def _print_table(self, summary: list[dict]) -> None:
+        table = [[title for title, _, _ in TABLE]]
+        table += [[_fmt(value(entry), digits) for _, value, digits in TABLE] for entry in summary]
+        widths = [max(len(line[i]) for line in table) for i in range(len(TABLE))]
         for line in table:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
-
-    def _write_csv(self, path: str, rows: list[dict]) -> None:
-        handle = sys.stdout if path == "-" else open(path, "w", newline="")
-        try:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({column: _fmt(row[column], 6) for column in COLUMNS})
-        finally:
-            if handle is not sys.stdout:
-                handle.close()
