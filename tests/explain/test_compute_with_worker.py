@@ -81,3 +81,28 @@ def test_a_failing_unit_is_recorded_with_its_error(chelsea_study, celery_worker_
     job = _wait_for(study_maps_compute(study=chelsea_study), celery_worker_process)
     assert job.status == ComputeJob.Status.FAILED and job.failed_count == 1
     assert "unknown rule 'simpson'" in job.errors[0]
+
+
+def test_the_worker_runs_the_studys_faithfulness_diagnostics(chelsea_study, celery_worker_process):
+    from explain import diagnostic_settings as ds
+    from explain.models import DiagnosticResult
+    from research.faithfulness import diagnostics_summary, study_diagnostics, study_diagnostics_compute
+
+    chelsea_study.methods = ["integrated_gradients"]
+    chelsea_study.diagnostics = {
+        "insertion_deletion": {"step": 224 * 28},
+        "randomisation": {"evaluated_steps": 2},
+        "perturbation_epsilon": {"patch_size": 56},
+    }
+    chelsea_study.save()
+    chelsea_study.image_set.images.update(ground_truth_boxes=[[100, 50, 300, 280]])
+    job = _wait_for(study_diagnostics_compute(study=chelsea_study), celery_worker_process)
+    assert job.status == ComputeJob.Status.DONE, job.errors
+    # No participant has painted: the checks of the IG map only, randomisation included.
+    assert sorted(DiagnosticResult.objects.values_list("check_name", flat=True)) == sorted(ds.CHECKS)
+    summary = diagnostics_summary(study_diagnostics(study=chelsea_study))
+    (ig,) = summary
+    # Lite0 calls chelsea an Egyptian cat with ~0.8 confidence: scored, or skipped with a reason.
+    assert ig["sic"]["count"] + sum(ig["sic"]["skipped"].values()) == 1
+    assert 0 <= ig["insertion"]["mean"] <= 1 and 0 <= ig["pixel_auc"]["mean"] <= 1
+    assert [step["layers_randomised"] for step in ig["randomisation"]][0] == 1
