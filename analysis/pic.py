@@ -60,6 +60,7 @@ share their x points (PAIR's check looks for repeated columns instead). Where ev
 greyscale image is revealed PAIR returns an (H, W, 1) array; this returns the image.
 """
 
+import hashlib
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -226,6 +227,7 @@ def compute_pic(
     num_data_points: int = 1000,
     batch_size: int | None = None,
     keep_images: bool = True,
+    blur_cache: dict | None = None,
 ) -> PicResult:
     """One image's SIC or AIC curve for one saliency map (see the module docstring).
 
@@ -235,6 +237,10 @@ def compute_pic(
     softmax probability for SIC, 1.0 / 0.0 for a correct / wrong top-1 prediction for AIC.
     saliency_thresholds: ascending fractions of the image to reveal. batch_size: threshold
     images per ``pred_func`` call (None: all at once; 1: one by one as PAIR).
+
+    blur_cache: a dict shared by calls on the same ``img`` and ``random_mask`` (SIC and AIC of
+    one map, the maps of one image): a blurred image and its entropy are computed once per set
+    of revealed pixels and reused, the same values, so the results do not change.
 
     Raises PicSkipped (with its reason) where the image cannot be scored.
     """
@@ -251,8 +257,7 @@ def compute_pic(
             f"the score on the original image ({original_pred}) is below min_pred_value ({min_pred_value})",
         )
     original_entropy = image_entropy(img)
-    fully_blurred = blur_image(img, random_mask)
-    blurred_entropy = image_entropy(fully_blurred)
+    fully_blurred, blurred_entropy = _blurred(img, random_mask, blur_cache)
     blurred_pred = pred_func(fully_blurred[np.newaxis])[0]
     if blurred_entropy >= original_entropy:
         raise PicSkipped(
@@ -281,8 +286,9 @@ def compute_pic(
             continue
         previous = revealed
         first_of_kind.append(len(images))
-        images.append(blur_image(img, revealed))
-        entropies.append(image_entropy(images[-1]))
+        blurred, entropy = _blurred(img, revealed, blur_cache)
+        images.append(blurred)
+        entropies.append(entropy)
     predictions = _predict(pred_func, images, batch_size)[first_of_kind]
     entropies = np.array(entropies, dtype=np.int64)[first_of_kind]
     images = [images[i] for i in first_of_kind]
@@ -309,6 +315,18 @@ def compute_pic(
         normalized_predictions=normalized_predictions,
         blurred_images=[fully_blurred, *images, img] if keep_images else [],
     )
+
+
+def _blurred(img: np.ndarray, revealed: np.ndarray, cache: dict | None) -> tuple[np.ndarray, int]:
+    """The blurred image for these revealed pixels and its entropy, from ``cache`` when there."""
+    if cache is None:
+        blurred = blur_image(img, revealed)
+        return blurred, image_entropy(blurred)
+    key = hashlib.sha256(np.packbits(revealed)).digest()
+    if key not in cache:
+        blurred = blur_image(img, revealed)
+        cache[key] = (blurred, image_entropy(blurred))
+    return cache[key]
 
 
 def _predict(pred_func, images: list[np.ndarray], batch_size: int | None) -> np.ndarray:

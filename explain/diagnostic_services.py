@@ -48,6 +48,7 @@ class _ImageContext:
         self.image, self.spec, self.target = image, spec, target
         self._loaded = self._picture = self._pixels = self._deltas = None
         self._truth_read, self._truth = False, None
+        self.blur_cache: dict = {}  # PIC's blurred images, shared by the maps of the image
 
     @property
     def loaded(self):
@@ -104,6 +105,7 @@ def _pic(context: _ImageContext, values: np.ndarray, parameters: dict) -> dict:
         mask_seed=context.image.pk,
         thresholds=tuple(parameters["thresholds"]),
         min_pred_value=parameters["min_pred_value"],
+        blur_cache=context.blur_cache,
     )
     result = {}
     for kind, outcome in outcomes.items():

@@ -12,8 +12,9 @@ show where the *model* looks? (issue 15). The pure metrics live in ``analysis.pi
   target / not. The random 1 % mask is seeded by the image (``mask_seed``, e.g. its id): every
   method on that image reveals the same random pixels. An image PIC cannot score is reported
   with PAIR's reason (``analysis.pic.PicSkipped``: not confident, blurring did not lower the
-  information or the prediction) instead of a curve. SIC and AIC each blur their own images
-  (``compute_pic`` takes no precomputed ones), so a map costs two runs of the blurring.
+  information or the prediction) instead of a curve. SIC and AIC share their blurred images
+  and entropies (``blur_cache``), and so do the maps of an image given the same cache: the
+  fully blurred image, and any set of revealed pixels two maps share, is blurred once.
 - Insertion / deletion (``perturbation_curves``): RISE's curves with its defaults (224 steps,
   deletion to black pixels, insertion from the Gaussian-blurred image), on the same S x S
   image and map, the target's softmax probability as the score.
@@ -128,11 +129,14 @@ def pic_curves(
     mask_seed: int,
     thresholds=pic.DEFAULT_THRESHOLDS,
     min_pred_value: float = pic.DEFAULT_MIN_PRED_VALUE,
+    blur_cache: dict | None = None,
 ) -> dict[str, PicOutcome]:
     """{"sic": ..., "aic": ...} for ``image`` ((S, S, 3) uint8, ``model_input_image``) and a map
-    of any size (resized to S x S)."""
+    of any size (resized to S x S). ``blur_cache``: a dict to share between the maps of this
+    image (same image and ``mask_seed``)."""
     values = at_input_size(saliency_map, loaded)
     mask = pic.random_mask(values.shape, seed=mask_seed)
+    blur_cache = {} if blur_cache is None else blur_cache
     outcomes = {}
     for name, pred_func in (("sic", softmax_score(loaded, target)), ("aic", correct_score(loaded, target))):
         try:
@@ -144,6 +148,7 @@ def pic_curves(
                 saliency_thresholds=thresholds,
                 min_pred_value=min_pred_value,
                 keep_images=False,
+                blur_cache=blur_cache,
             )
             outcomes[name] = PicOutcome(result)
         except pic.PicSkipped as skipped:

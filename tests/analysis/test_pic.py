@@ -232,6 +232,29 @@ def test_one_by_one_predictions_give_the_same_curve():
     np.testing.assert_array_equal(batched.entropies, single.entropies)
 
 
+def test_a_shared_blur_cache_changes_nothing_and_blurs_each_revealed_set_once(monkeypatch):
+    image = natural_image(64, 0)
+    model = EdgeModel(image, centre_region(64))
+    mask = pic.random_mask((64, 64), seed=1)
+    maps = [smooth_map(64, 2), noisy_map(64, 3)]
+    alone = [pic.compute_pic(image, m, mask, f, FEW_THRESHOLDS) for m in maps for f in (model.sic, model.aic)]
+    blurs = []
+    original_blur = pic.blur_image
+    monkeypatch.setattr(pic, "blur_image", lambda *args: blurs.append(1) or original_blur(*args))
+    cache: dict = {}
+    shared = [
+        pic.compute_pic(image, m, mask, f, FEW_THRESHOLDS, blur_cache=cache)
+        for m in maps
+        for f in (model.sic, model.aic)
+    ]
+    for mine, theirs in zip(shared, alone):
+        np.testing.assert_array_equal(mine.curve_y, theirs.curve_y)
+        np.testing.assert_array_equal(mine.entropies, theirs.entropies)
+        assert mine.auc == theirs.auc
+    # SIC and AIC of a map share every image; the two maps share the fully blurred one.
+    assert len(blurs) == len(cache) == 1 + 2 * len(FEW_THRESHOLDS)
+
+
 @pytest.mark.parametrize("grey", [False, True])
 def test_blurred_images_equal_pairs(pair, grey):
     image = natural_image(48, 9)
