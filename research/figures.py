@@ -188,11 +188,12 @@ def pic_chart(
     *,
     y_label: str,
     title: str = "",
+    gid: str = "pic",
 ):
     """PIC median curves (Kapishnikov et al. 2019), one panel per model, one line per subject:
     (name, curve_x, curve_y); the subject named ``human mean`` is drawn black and dashed. The
-    diagonal is what revealing information at random would give on average. Each line's gid is
-    ``pic-<panel>-<line>`` (its position)."""
+    diagonal is a reference. Each line's gid is ``<gid>-<panel>-<line>`` (positions), the human
+    mean's ``<gid>-<panel>-human-mean``."""
     columns = max(1, len(panels))
     figure, axes_row = plt.subplots(
         1, columns, figsize=(4.4 * columns, 4.4), squeeze=False, sharey=True, layout="constrained"
@@ -204,7 +205,7 @@ def pic_chart(
                 continue
             style = HUMAN_STYLE if name == "human mean" else {"linewidth": 1.6}
             (line,) = axes.plot(xs, ys, label=name, **style)
-            line.set_gid(f"pic-{p}-{k}")
+            line.set_gid(f"{gid}-{p}-human-mean" if name == "human mean" else f"{gid}-{p}-{k}")
         axes.set_xlim(0, 1)
         axes.set_ylim(0, 1.05)
         axes.set_title(model, fontsize="small")

@@ -170,14 +170,21 @@ def _subject_label(subject: str) -> str:
 
 
 def _num(value, digits: int = 3) -> str:
-    """A table cell's number, or – where there is none (no image, or one image's interval)."""
+    """A table cell's number (``digits`` decimals, two significant digits below 0.01), or – where
+    there is none (no image, or one image's interval)."""
     if value is None or value == "" or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
+    if abs(value) >= 100:  # the largest ε a map satisfies can be in the thousands
+        return f"{value:.0f}"
+    if value != 0 and abs(value) < 0.01:  # probabilities of a model that is unsure: keep two digits
+        return f"{value:.2g}"
     return f"{value:.{digits}f}"
 
 
 def _with_ci(summary: dict, key: str = "mean") -> dict:
-    return {"value": _num(summary[key]), "low": _num(summary["ci_low"]), "high": _num(summary["ci_high"])}
+    """The value and its interval as "[low, high]", or no interval (fewer than two images)."""
+    low, high = _num(summary["ci_low"]), _num(summary["ci_high"])
+    return {"value": _num(summary[key]), "ci": "" if "–" in (low, high) else f"[{low}, {high}]"}
 
 
 def _faithfulness_entry(entry: dict) -> dict:
@@ -232,7 +239,7 @@ def _pic_chart(study: Study, summary: list[dict], kind: str):
     if not any(len(xs) for lines in panels.values() for _, xs, _ in lines):
         return None
     title = f"{study.title}: {kind.upper()} median curves"
-    return figures.pic_chart(panels, y_label=PIC_AXES[kind], title=title)
+    return figures.pic_chart(panels, y_label=PIC_AXES[kind], title=title, gid=kind)
 
 
 def _randomisation_chart(study: Study, summary: list[dict]):
