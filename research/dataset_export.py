@@ -1,7 +1,8 @@
 """The study data set: everything a lab needs to publish a study and to re-derive its numbers
 without the platform. The stimuli, every participant's painted map at the image's resolution
 (16-bit grayscale PNG, lossless) with its stroke log, timing, device and flags, the human
-means, every model map with its parameters, the predictions, the tables, a README and a
+means, every model map with its parameters, the predictions, the tables (the faithfulness
+diagnostics' too), a README and a
 manifest with the exact preprocessing, the human-map normalisation, the code version, the
 filters and the SHA-256 of every file.
 
@@ -30,6 +31,11 @@ from annotations.services import PAINTED_LEVEL
 from config.version import code_version
 from explain.models import Prediction, SaliencyMap
 from research.exports import (
+    DIAGNOSTICS_CSV,
+    DIAGNOSTICS_SUMMARY,
+    RANDOMISATION_CSV,
+    diagnostics_manifest,
+    diagnostics_summary_bytes,
     model_map_entry,
     model_map_file_names,
     model_preprocessing,
@@ -39,6 +45,13 @@ from research.exports import (
     write_image_csv,
     write_participant_csv,
     write_watermark_csv,
+)
+from research.faithfulness import (
+    DIAGNOSTIC_COLUMNS,
+    RANDOMISATION_COLUMNS,
+    study_diagnostics,
+    write_diagnostics_csv,
+    write_randomisation_csv,
 )
 from research.inputs import (
     CEILING_SPLITS,
@@ -495,6 +508,15 @@ def write_dataset_zip(*, study: Study, out: BinaryIO, filters: AnalysisFilters =
                 "participants.csv", lambda out: write_participant_csv(study=study, out=out)
             ),
         }
+        # Always written (header only while nothing is stored), so the layout does not change.
+        diagnostics = study_diagnostics(study=study)
+        tables[DIAGNOSTICS_CSV] = archive.add_csv(
+            DIAGNOSTICS_CSV, lambda out: write_diagnostics_csv(out=out, diagnostics=diagnostics)
+        )
+        tables[RANDOMISATION_CSV] = archive.add_csv(
+            RANDOMISATION_CSV, lambda out: write_randomisation_csv(out=out, diagnostics=diagnostics)
+        )
+        archive.add(DIAGNOSTICS_SUMMARY, diagnostics_summary_bytes(diagnostics))
         if study.image_set.images.filter(watermark_box__isnull=False).exists():
             tables["watermark.csv"] = archive.add_csv(
                 "watermark.csv", lambda out: write_watermark_csv(study=study, out=out)
@@ -529,6 +551,7 @@ def write_dataset_zip(*, study: Study, out: BinaryIO, filters: AnalysisFilters =
             ],
             "human_maps": human_maps,
             "model_maps": model_maps,
+            "diagnostics": diagnostics_manifest(diagnostics),
             "tables": {name: {"rows": rows} for name, rows in tables.items()},
             "files": archive.files,  # every file but manifest.json itself
         }
@@ -569,6 +592,9 @@ agreement.csv             image x model x method x metric (the results page's do
 images.csv                image x model x method: analysed maps, coverage, noise ceiling, Spearman
 participants.csv          participant x trial: recruiter ids, timing, focus, flags
 watermark.csv             (watermarked image sets only) each map's mass on the watermark box
+diagnostics.csv           faithfulness diagnostics: image x model x subject (a method or human_mean)
+randomisation.csv         the model-randomisation test: image x model x method x cascade step
+diagnostics_summary.json  per model x subject: SIC/AIC median curves with AUC intervals, and more
 ```
 
 `pID` is the participant's id; `participant_code` in participant_maps.csv and
@@ -626,4 +652,17 @@ assert np.allclose(mean, np.load(z.open(entry["npy"])), atol=1e-6)
 agreement.csv's numbers: resize each model map to the human mean's size (Pillow bilinear in
 float32 mode "F") and apply the metric named in manifest "scoring" (the functions of the
 platform's `analysis.metrics`, MIT saliency benchmark conventions).
+"""
+
+DATASET_README += f"""
+## diagnostics.csv, randomisation.csv, diagnostics_summary.json
+The study's faithfulness diagnostics, as stored when this was exported (header only if none
+were run); manifest "diagnostics" gives the settings, each check's parameters and settings
+hash, and the rows found and expected. The subject human_mean is the participants' mean map
+under the default filters. diagnostics.csv: {", ".join(DIAGNOSTIC_COLUMNS)}. Empty: not
+computed, or no value (no ground truth, PIC skipped for the reason in sic_skipped /
+aic_skipped); largest_epsilon "inf": no patch bounds ε. randomisation.csv:
+{", ".join(RANDOMISATION_COLUMNS)}. diagnostics_summary.json: one entry per model x subject
+with the median curves as lists (curve_x, curve_y), AUCs with 95 % bootstrap intervals and
+mean scores; NaN is written as null.
 """

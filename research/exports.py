@@ -19,8 +19,18 @@ from django.utils import timezone
 
 from analysis import codec
 from config.version import code_version
+from explain import diagnostic_settings as ds
 from explain.models import SaliencyMap
 from explain.normalisation import default_normalisation
+from research.faithfulness import (
+    DIAGNOSTIC_COLUMNS,
+    RANDOMISATION_COLUMNS,
+    RANDOMISATION_PASS_BELOW,
+    diagnostics_summary,
+    study_diagnostics,
+    write_diagnostics_csv,
+    write_randomisation_csv,
+)
 from research.inputs import (
     ANALYSIS_PARAMS,
     NO_FILTERS,
@@ -245,6 +255,115 @@ def write_watermark_csv(*, study: Study, out: TextIO) -> int:
     return len(rows)
 
 
+# --- faithfulness diagnostics (issue 15) in the ZIPs and the API ---------------------------------
+
+DIAGNOSTICS_CSV, RANDOMISATION_CSV, DIAGNOSTICS_SUMMARY = (
+    "diagnostics.csv",
+    "randomisation.csv",
+    "diagnostics_summary.json",
+)
+# Columns of DIAGNOSTIC_COLUMNS that hold text; every other one is a number (or empty).
+DIAGNOSTIC_TEXT_COLUMNS = ("image", "model", "subject", "sic_skipped", "aic_skipped")
+SUMMARY_CURVES = ("sic", "aic", "insertion", "deletion")  # the summary entries with curve_x, curve_y
+
+
+def json_safe(value):
+    """``value`` with NaN and infinities as null, recursively: JSON has no NaN (Python's json
+    would write the invalid token NaN)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def diagnostic_json_row(row: dict) -> dict:
+    """A row of research.faithfulness.study_diagnostics for JSON: the DIAGNOSTIC_COLUMNS only
+    (never the private "_checks"), numbers as numbers, an empty number (not computed, or no
+    value) as null, and ``largest_epsilon_unbounded`` true where no patch bounds ε (the CSV's
+    "inf"; largest_epsilon is then null)."""
+    out = {}
+    for column in DIAGNOSTIC_COLUMNS:
+        value = row[column]
+        out[column] = value if column in DIAGNOSTIC_TEXT_COLUMNS else (None if value == "" else value)
+    largest = row["largest_epsilon"]
+    out["largest_epsilon_unbounded"] = isinstance(largest, float) and math.isinf(largest)
+    return json_safe(out)
+
+
+def randomisation_json_row(row: dict) -> dict:
+    return json_safe({column: row[column] for column in RANDOMISATION_COLUMNS})
+
+
+def diagnostics_summary_json(diagnostics: dict, *, curves: bool = True) -> list[dict]:
+    """diagnostics_summary as JSON-safe lists (NaN as null); without ``curves`` the median
+    curves (curve_x, curve_y of sic, aic, insertion, deletion) are left out."""
+    summary = json_safe(diagnostics_summary(diagnostics))
+    if not curves:
+        for entry in summary:
+            for kind in SUMMARY_CURVES:
+                for key in ("curve_x", "curve_y"):
+                    entry[kind].pop(key, None)
+    return summary
+
+
+def diagnostics_expected(diagnostics: dict) -> dict:
+    """What a complete run of the study's diagnostics stores: one row per image x model x
+    method, and one per image with a human mean x model."""
+    methods = [subject for subject in diagnostics["subjects"] if subject != ds.HUMAN_MEAN]
+    return {
+        "images": diagnostics["images"],
+        "models": diagnostics["models"],
+        "subjects": diagnostics["subjects"],
+        "human_images": diagnostics["human_images"],
+        "rows": diagnostics["models"] * (diagnostics["images"] * len(methods) + diagnostics["human_images"]),
+    }
+
+
+def diagnostics_manifest(diagnostics: dict) -> dict:
+    """The manifest's "diagnostics": the study's resolved settings, each check's parameters
+    and settings hash (the cache key of its stored results), and the counts."""
+    settings = diagnostics["settings"]
+    checks = {}
+    for check in ds.CHECKS:
+        parameters = ds.check_parameters(settings, check)
+        checks[check] = {
+            "enabled": settings[check]["enabled"],
+            "parameters": parameters,
+            "settings_hash": ds.check_settings_hash(check, parameters),
+        }
+    return json_safe(
+        {
+            "settings": settings,
+            "checks": checks,
+            "counts": {
+                "rows": len(diagnostics["rows"]),
+                "randomisation_rows": len(diagnostics["randomisation"]),
+                "expected": diagnostics_expected(diagnostics),
+            },
+            "human_mean_filters": "the human_mean subject is the participants' mean map under the default "
+            "analysis filters, whatever filters this export was made with",
+            "randomisation_pass_below": RANDOMISATION_PASS_BELOW,
+            "files": {
+                DIAGNOSTICS_CSV: "one row per image x model x subject (a method, or human_mean)",
+                RANDOMISATION_CSV: "one row per image x model x method x evaluated step of the cascade",
+                DIAGNOSTICS_SUMMARY: "per model x subject: PIC (SIC, AIC) median curves with bootstrap "
+                "AUC intervals, insertion/deletion means and median curves, localisation, "
+                "Perturbation-epsilon and randomisation summaries (NaN as null)",
+            },
+            "columns": {DIAGNOSTICS_CSV: DIAGNOSTIC_COLUMNS, RANDOMISATION_CSV: RANDOMISATION_COLUMNS},
+        }
+    )
+
+
+def diagnostics_summary_bytes(diagnostics: dict) -> bytes:
+    return json.dumps(diagnostics_summary_json(diagnostics), indent=1, allow_nan=False).encode()
+
+
 ZIP_FORMAT = "saliency-study-export/1"
 # How explain.model_zoo.LoadedModel.preprocess prepares every model's input (all sources).
 RESIZE_RULE = (
@@ -345,7 +464,10 @@ def write_study_zip(
     human/IMAGE.png   the same as a 16-bit grayscale PNG, round(mean x 65535)
     models/IMAGE__MODEL__METHOD.npy   float32 model map at the model's input resolution, as computed
     agreement.csv, images.csv, participants.csv   the tables (unless include_tables is false)
-    manifest.json     provenance and one entry per file
+    diagnostics.csv, randomisation.csv   the faithfulness diagnostics' tables (unless include_tables
+                      is false; header only while the study has no stored diagnostics)
+    diagnostics_summary.json   per model x subject summaries with the median curves (always)
+    manifest.json     provenance and one entry per file; "diagnostics": settings, hashes, counts
     """
     images = {image.pk: image for image in study.image_set.images.all()}
     image_stems = unique_file_stems({pk: image.name for pk, image in images.items()})
@@ -390,6 +512,8 @@ def write_study_zip(
         "model_maps": [],
         "tables": {},
     }
+    diagnostics = study_diagnostics(study=study)
+    manifest["diagnostics"] = diagnostics_manifest(diagnostics)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         # One image (and below, one model map) in memory at a time: studies can be large.
         for image_id, image in sorted(images.items(), key=lambda item: image_stems[item[0]]):
@@ -426,5 +550,14 @@ def write_study_zip(
                 buffer = io.StringIO()
                 manifest["tables"][name] = {"rows": writer(study=study, out=buffer)}
                 archive.writestr(name, buffer.getvalue())
+            # The diagnostics' human means use the default filters (manifest diagnostics).
+            for name, writer in (
+                (DIAGNOSTICS_CSV, write_diagnostics_csv),
+                (RANDOMISATION_CSV, write_randomisation_csv),
+            ):
+                buffer = io.StringIO()
+                manifest["tables"][name] = {"rows": writer(out=buffer, diagnostics=diagnostics)}
+                archive.writestr(name, buffer.getvalue())
+        archive.writestr(DIAGNOSTICS_SUMMARY, diagnostics_summary_bytes(diagnostics))
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True, default=str))
     return manifest

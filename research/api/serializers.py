@@ -360,3 +360,78 @@ class ParticipantMapDetailSerializer(ParticipantMapSerializer):
 
     class Meta(ParticipantMapSerializer.Meta):
         fields = [*ParticipantMapSerializer.Meta.fields, "strokes", "focus_events"]
+
+
+class DiagnosticRowSerializer(serializers.Serializer):
+    """A row of diagnostics.csv (research.faithfulness.DIAGNOSTIC_COLUMNS): null where the CSV
+    is empty (not computed, or no value)."""
+
+    image = serializers.CharField()
+    model = serializers.CharField()
+    subject = serializers.CharField(help_text="A method, or human_mean (the participants' mean map).")
+    target_class = serializers.IntegerField(allow_null=True)
+    sic_auc = FiniteFloatField()
+    sic_skipped = serializers.CharField(
+        allow_blank=True, help_text="Why PIC could not score the image; empty when scored."
+    )
+    aic_auc = FiniteFloatField()
+    aic_skipped = serializers.CharField(allow_blank=True)
+    insertion_auc = FiniteFloatField(help_text="Higher is better.")
+    deletion_auc = FiniteFloatField(help_text="Lower is better.")
+    pixel_auc = FiniteFloatField(help_text="Against the image's ground truth; null without one.")
+    f1 = FiniteFloatField()
+    mae = FiniteFloatField()
+    pointing_game = FiniteFloatField()
+    epsilon = FiniteFloatField(help_text="The study's epsilon for Perturbation-epsilon.")
+    violation_share = FiniteFloatField(help_text="Share of patches with attribution < epsilon x dy.")
+    largest_epsilon = FiniteFloatField(
+        help_text="Largest epsilon the map satisfies; null when unbounded (see largest_epsilon_unbounded) "
+        "or not computed."
+    )
+    largest_epsilon_unbounded = serializers.BooleanField(help_text="No patch bounds epsilon (the CSV's inf).")
+    patches = serializers.IntegerField(allow_null=True)
+
+
+class RandomisationRowSerializer(serializers.Serializer):
+    """A row of randomisation.csv (research.faithfulness.RANDOMISATION_COLUMNS)."""
+
+    image = serializers.CharField()
+    model = serializers.CharField()
+    method = serializers.CharField()
+    target_class = serializers.IntegerField(allow_null=True)
+    step = serializers.IntegerField()
+    layer = serializers.CharField(
+        allow_null=True, help_text="The last layer re-initialised, counting from the logits."
+    )
+    layers_randomised = serializers.IntegerField(allow_null=True)
+    layers_total = serializers.IntegerField(allow_null=True)
+    spearman = FiniteFloatField()
+    spearman_abs = FiniteFloatField()
+    ssim = FiniteFloatField()
+
+
+class DiagnosticsExpectedSerializer(serializers.Serializer):
+    images = serializers.IntegerField()
+    models = serializers.IntegerField()
+    subjects = serializers.ListField(child=serializers.CharField())
+    human_images = serializers.IntegerField(help_text="Images with a participants' mean map.")
+    rows = serializers.IntegerField(help_text="Rows a complete run stores.")
+
+
+class DiagnosticsSerializer(serializers.Serializer):
+    study = serializers.CharField()
+    code_version = serializers.CharField()
+    settings = serializers.JSONField(help_text="The study's resolved diagnostic settings.")
+    checks = serializers.JSONField(
+        help_text="Per check: enabled, parameters and settings_hash (the key of its stored results)."
+    )
+    expected = DiagnosticsExpectedSerializer()
+    count = serializers.IntegerField()
+    rows = DiagnosticRowSerializer(many=True)
+    randomisation_count = serializers.IntegerField()
+    randomisation = RandomisationRowSerializer(many=True)
+    summary = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per model x subject (research.faithfulness.diagnostics_summary), NaN as null; the "
+        "median curves (curve_x, curve_y) only with curves=1.",
+    )

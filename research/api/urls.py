@@ -21,6 +21,7 @@ urlpatterns = [
     path("studies/<slug:slug>/participants/", views.ParticipantTrialsView.as_view(), name="participants"),
     path("studies/<slug:slug>/maps/", views.ModelMapListView.as_view(), name="maps"),
     path("studies/<slug:slug>/maps/<int:map_id>.npy", views.ModelMapView.as_view(), name="map-npy"),
+    path("studies/<slug:slug>/diagnostics/", views.DiagnosticsView.as_view(), name="diagnostics"),
     path("studies/<slug:slug>/export.zip", views.StudyExportView.as_view(), name="export-zip"),
     path("studies/<slug:slug>/dataset.zip", views.StudyDatasetView.as_view(), name="dataset-zip"),
     path(

@@ -2,6 +2,7 @@
 
 import tempfile
 
+from django import forms
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -23,8 +24,17 @@ from explain.models import SaliencyMap
 from research import inputs, selectors
 from research.api import serializers
 from research.dataset_export import annotation_png16, write_dataset_zip
-from research.exports import model_map_file_names, safe_file_stem, write_study_zip
-from research.forms import COUNT_VALUES, FLAG_VALUES, AnalysisFilterForm
+from research.exports import (
+    diagnostic_json_row,
+    diagnostics_manifest,
+    diagnostics_summary_json,
+    model_map_file_names,
+    randomisation_json_row,
+    safe_file_stem,
+    write_study_zip,
+)
+from research.faithfulness import study_diagnostics
+from research.forms import COUNT_VALUES, FLAG_VALUES, AnalysisFilterForm, FlagField
 from study.models import Study
 
 NPY_MEDIA_TYPE = "application/x-npy"
@@ -245,6 +255,49 @@ class StudyExportView(APIView):
         return FileResponse(
             archive, as_attachment=True, filename=f"{study.slug}-export.zip", content_type="application/zip"
         )
+
+
+class CurvesForm(forms.Form):
+    curves = FlagField()
+
+
+class DiagnosticsView(APIView):
+    @extend_schema(
+        summary="The study's faithfulness diagnostics: rows, randomisation steps and summaries",
+        description="As diagnostics.csv, randomisation.csv, diagnostics_summary.json and the manifest's "
+        '"diagnostics" in the ZIPs: the stored results that match the study\'s current settings, maps '
+        "and human means (the subject human_mean uses the default filters). Numbers are numbers; a "
+        "missing or non-finite value is null (largest_epsilon_unbounded marks an unbounded epsilon).",
+        parameters=[
+            OpenApiParameter(
+                "curves",
+                bool,
+                description="Include the summary's median curves (curve_x, curve_y); long (1, true, yes "
+                "or on; 0, false, no, off or absent: not; anything else is a 400).",
+            )
+        ],
+        responses={200: serializers.DiagnosticsSerializer, 400: BAD_FILTER, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(slug)
+        form = CurvesForm(request.query_params)
+        if not form.is_valid():
+            raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
+        diagnostics = study_diagnostics(study=study)
+        manifest = diagnostics_manifest(diagnostics)
+        payload = {
+            "study": study.slug,
+            "code_version": code_version(),
+            "settings": manifest["settings"],
+            "checks": manifest["checks"],
+            "expected": manifest["counts"]["expected"],
+            "count": len(diagnostics["rows"]),
+            "rows": [diagnostic_json_row(row) for row in diagnostics["rows"]],
+            "randomisation_count": len(diagnostics["randomisation"]),
+            "randomisation": [randomisation_json_row(row) for row in diagnostics["randomisation"]],
+            "summary": diagnostics_summary_json(diagnostics, curves=form.cleaned_data["curves"]),
+        }
+        return Response(serializers.DiagnosticsSerializer(payload).data)
 
 
 def _study_annotations(study: Study):

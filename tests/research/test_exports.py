@@ -106,7 +106,7 @@ def test_the_agreement_csv_covers_the_painted_images_with_model_maps(client, res
 
 
 def _expected_zip_names(with_tables: bool) -> set[str]:
-    names = {"manifest.json"}
+    names = {"manifest.json", "diagnostics_summary.json"}  # the summary even without diagnostics
     names |= {f"human/{image}.{ext}" for image in MAIN_IMAGES for ext in ("npy", "png")}
     names |= {
         f"models/{image}__{MODEL}__{method}.npy"
@@ -114,7 +114,7 @@ def _expected_zip_names(with_tables: bool) -> set[str]:
         for method in ("integrated_gradients", "xrai")
     }
     if with_tables:
-        names |= {"agreement.csv", "images.csv", "participants.csv"}
+        names |= {"agreement.csv", "images.csv", "participants.csv", "diagnostics.csv", "randomisation.csv"}
     return names
 
 
@@ -162,6 +162,8 @@ def test_the_study_zip_holds_human_means_model_maps_tables_and_manifest(client, 
         "agreement.csv": {"rows": 2 * 2 * len(METRICS)},
         "images.csv": {"rows": 5},  # img0 and img1 x two methods, img2 without model maps
         "participants.csv": {"rows": 15},
+        "diagnostics.csv": {"rows": 0},  # none run: header only (tests/research/test_diagnostics_exports.py)
+        "randomisation.csv": {"rows": 0},
     }
     assert manifest["filters"] == {
         "exclude_flagged": False,
