@@ -2,7 +2,7 @@
 through Django's WSGI app), with a staff token: no generated request may get a 5xx, and every
 response to a valid request must match the schema (status codes, content types, bodies).
 
-Budget: FUZZ_EXAMPLES valid and FUZZ_EXAMPLES invalid requests per operation (16 operations),
+Budget: FUZZ_EXAMPLES valid and FUZZ_EXAMPLES invalid requests per operation (17 operations),
 derandomised so that a failure in CI reproduces locally. The study slug is pinned to the
 hand-made study of tests/study/conftest.py so that requests reach the code behind the 404
 (ids and filters stay generated); a random slug only ever tests get_object_or_404."""
@@ -109,11 +109,12 @@ def test_invalid_requests_never_get_a_server_error(
 
 
 def test_the_fuzzer_sees_every_api_endpoint():
-    """The schema the fuzzer reads documents the index and all fifteen data endpoints."""
-    assert len(OPERATIONS) == 16
+    """The schema the fuzzer reads documents the index and all sixteen data endpoints."""
+    assert len(OPERATIONS) == 17
     assert {operation.method for operation in OPERATIONS} == {"get"}
-    # eight with the filters (two with an id too), three map downloads by id alone
-    assert len(WITH_PARAMETERS) == 11
+    # eight with the filters (two with an id too), three map downloads by id alone, diagnostics
+    # with curves
+    assert len(WITH_PARAMETERS) == 12
 
 
 # ------------------------------------------------------- the participants' annotation endpoint

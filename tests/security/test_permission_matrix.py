@@ -318,6 +318,9 @@ API = {
     "api/studies/<slug:slug>/maps/<int:map_id>.npy": [
         get("map", lambda w: f"/api/studies/{slug(w)}/maps/{w.saliency_map.pk}.npy", api(200))
     ],
+    "api/studies/<slug:slug>/diagnostics/": [
+        get("diagnostics", lambda w: f"/api/studies/{slug(w)}/diagnostics/", api(200))
+    ],
     "api/studies/<slug:slug>/export.zip": [
         get("ZIP", lambda w: f"/api/studies/{slug(w)}/export.zip", api(200))
     ],
