@@ -10,14 +10,17 @@ class Command(BaseCommand):
     requires_system_checks = []
     help = (
         "Write a study's ZIP: mean human maps (16-bit PNG and NPY), every model map (NPY), the "
-        "agreement and participant CSVs, and manifest.json with all parameters."
+        "agreement and participant CSVs, the faithfulness diagnostics (diagnostics.csv, randomisation.csv, "
+        "diagnostics_summary.json), and manifest.json with all parameters."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="study slug")
         parser.add_argument("-o", "--output", required=True, help="ZIP file to write")
         parser.add_argument(
-            "--no-csv", action="store_true", help="leave agreement.csv and participants.csv out"
+            "--no-csv",
+            action="store_true",
+            help="leave the CSVs out (agreement, images, participants, diagnostics, randomisation)",
         )
         export_options.add_filter_arguments(parser)
 
@@ -32,4 +35,5 @@ class Command(BaseCommand):
             f"wrote {output}: {len(manifest['human_maps'])} human mean maps, "
             f"{len(manifest['model_maps'])} model maps"
             + ("" if no_csv else ", agreement.csv, participants.csv")
+            + f", {manifest['diagnostics']['counts']['rows']} diagnostics rows"
         )
