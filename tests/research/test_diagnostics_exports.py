@@ -18,6 +18,7 @@ from explain.models import DiagnosticResult
 from research import faithfulness
 from research.dataset_export import DATASET_README, write_dataset_zip
 from tests.research.test_faithfulness import FAST, diagnosed  # noqa: F401 (a fixture used below)
+from tests.security.test_fuzz_api import SCHEMA, wsgi_requests_keep_the_test_database  # noqa: F401
 
 IG = "integrated_gradients"
 MODEL = "efficientnet-lite0"
@@ -237,6 +238,22 @@ def test_the_api_serves_the_rows_as_numbers_and_no_nan(diagnosed, api):  # noqa:
     assert entry["insertion"]["curve_y"] == computed[IG]["insertion"]["curve_y"]
     assert len(entry["insertion"]["curve_x"]) == 5  # FAST: 5 points per curve
     assert api(f"/api/studies/{study.slug}/diagnostics/?curves=maybe").status_code == 400
+
+
+def test_the_answer_on_real_diagnostics_matches_the_openapi_schema(
+    diagnosed,  # noqa: F811
+    researcher,
+    wsgi_requests_keep_the_test_database,  # noqa: F811
+):
+    """The fuzzer (tests/security/test_fuzz_api.py) sees a study without diagnostics: empty
+    rows. Here the rows, the randomisation steps and the summary are real."""
+    study, _ = diagnosed
+    key = Token.objects.create(user=researcher).key
+    operation = SCHEMA["/api/studies/{slug}/diagnostics/"]["GET"]
+    for query in ({}, {"curves": "true"}):
+        case = operation.Case(path_parameters={"slug": study.slug}, query=query)
+        response = case.call_and_validate(headers={"Authorization": f"Token {key}"})
+        assert response.status_code == 200 and len(response.json()["rows"]) == 6
 
 
 def test_the_diagnostics_endpoint_refuses_anyone_without_a_staff_token(
