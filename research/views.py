@@ -187,6 +187,16 @@ def _with_ci(summary: dict, key: str = "mean") -> dict:
     return {"value": _num(summary[key]), "ci": "" if "–" in (low, high) else f"[{low}, {high}]"}
 
 
+def _skipped_in_words(skipped: dict[str, int]) -> str:
+    """PIC's skipped images in words, e.g. "2 skipped (blurring did not lower the prediction)";
+    each reason's count when there are several."""
+    if not skipped:
+        return ""
+    words = [(SKIP_WORDS.get(reason, reason), count) for reason, count in sorted(skipped.items())]
+    reasons = words[0][0] if len(words) == 1 else "; ".join(f"{text}: {count}" for text, count in words)
+    return f"{sum(skipped.values())} skipped ({reasons})"
+
+
 def _faithfulness_entry(entry: dict) -> dict:
     """One table row of the faithfulness section: numbers as the page shows them."""
     shown = {"model": entry["model"], "subject": entry["subject"], "label": _subject_label(entry["subject"])}
@@ -195,10 +205,7 @@ def _faithfulness_entry(entry: dict) -> dict:
         shown[kind] = {
             **_with_ci(entry[kind], "auc"),
             "count": entry[kind]["count"],
-            "skipped": [
-                f"{SKIP_WORDS.get(reason, reason)}: {count}"
-                for reason, count in sorted(entry[kind]["skipped"].items())
-            ],
+            "skipped": _skipped_in_words(entry[kind]["skipped"]),
         }
     shown["insertion"] = {**_with_ci(entry["insertion"]), "n": entry["insertion"]["n_images"]}
     shown["deletion"] = {**_with_ci(entry["deletion"]), "n": entry["deletion"]["n_images"]}

@@ -19,6 +19,11 @@ from tests.research.test_faithfulness import FAST, diagnosed  # noqa: F401 (the 
 
 SVG = "{http://www.w3.org/2000/svg}"
 IG = "integrated_gradients"
+SKIP_WORDS = {
+    "not_confident": "the model was not confident on the image",
+    "blurring_did_not_lower_information": "blurring did not lower the information",
+    "blurring_did_not_lower_prediction": "blurring did not lower the prediction",
+}
 
 
 @pytest.fixture
@@ -64,15 +69,32 @@ def test_the_section_shows_the_studys_diagnostics(staff_client, diagnosed):  # n
     assert share == pytest.approx(np.mean([r["violation_share"] for r in rows]), abs=5e-4)
     assert low <= share <= high
     bounded = sorted(r["largest_epsilon"] for r in rows if r["largest_epsilon"] != float("inf"))
-    assert len(bounded) == 2 and cells["largest-epsilon"] == f"{bounded[1]:.0f}"
-    # PIC: blurring img0 and img1 did not lower Lite0's prediction: img2 alone is scored for
-    # SIC, so the median curve is its curve (no interval with one image); no image for AIC.
-    scored = [r["sic_auc"] for r in rows if r["sic_auc"] != ""]
-    assert len(scored) == 1 and cells["sic"] == f"{scored[0]:.3f}" and cells["aic"] == "–"
-    assert cells["pic-counts"] == (
-        "SIC 1 / AIC 0 scored SIC skipped, blurring did not lower the prediction: 2"
-        " AIC skipped, blurring did not lower the prediction: 3"
-    )
+    assert bounded and cells["largest-epsilon"] == f"{bounded[len(bounded) // 2]:.0f}"  # in the thousands
+
+    # PIC: the images scored, each skipped one counted with its reason in words. (Lite0 is
+    # unsure on the generated images: whether blurring lowers its prediction can differ between
+    # runs, so the counts are read from the rows.)
+    def counts(kind: str) -> str:
+        scored = sum(r[f"{kind}_auc"] != "" for r in rows)
+        reasons = sorted({SKIP_WORDS[r[f"{kind}_skipped"]] for r in rows if r[f"{kind}_skipped"]})
+        text = f"{kind.upper()}: {scored} scored"
+        if scored < len(rows):
+            assert len(reasons) == 1  # one reason: named without a count
+            text += f", {len(rows) - scored} skipped ({reasons[0]})"
+        return text
+
+    assert cells["pic-counts"] == f"{counts('sic')} {counts('aic')}"
+    for kind in ("sic", "aic"):
+        scored = [r[f"{kind}_auc"] for r in rows if r[f"{kind}_auc"] != ""]
+        if not scored:
+            assert cells[kind] == "–"
+        elif len(scored) == 1:  # the median curve is the image's curve; no interval
+            assert cells[kind] == f"{scored[0]:.3f}"
+        else:
+            auc, low, high = _interval(cells[kind])
+            assert low <= auc <= high
+        assert (f'id="{kind}-chart"' in page) == bool(scored)
+        assert (f'id="{kind}-none"' in page) != bool(scored)
     # Randomisation: one image, the last step is the whole cascade.
     last = [r for r in found["randomisation"] if r["method"] == IG][-1]
     assert last["layers_randomised"] == last["layers_total"]
@@ -80,10 +102,10 @@ def test_the_section_shows_the_studys_diagnostics(staff_client, diagnosed):  # n
     assert cells["randomisation"] == f"{last['spearman']:.3f} {verdict} (1 image)"
     assert _row_cells(page, ds.HUMAN_MEAN)["randomisation"] == "not tested (no model)"
 
-    # The charts are inline, the human mean as its own black dashed line; no AIC chart.
-    for kind in ("sic", "randomisation"):
-        assert f'id="{kind}-chart"' in page and f"/research/{study.slug}/charts/{kind}.svg" in page
-    assert 'id="aic-chart"' not in page and 'id="aic-none"' in page
+    # The charts are inline, the human mean as its own black dashed line.
+    assert 'id="randomisation-chart"' in page
+    assert f"/research/{study.slug}/charts/randomisation.svg" in page
+    assert f"/research/{study.slug}/charts/sic.svg" in page
     root = ET.fromstring(staff_client.get(f"/research/{study.slug}/charts/sic.svg").content)
     line = root.find(f".//{SVG}g[@id='sic-0-human-mean']/{SVG}path")
     assert "stroke: #000000" in line.get("style") and "stroke-dasharray" in line.get("style")
@@ -109,7 +131,10 @@ def test_csv_and_chart_downloads(staff_client, diagnosed):  # noqa: F811
     assert [(r["image"], r["method"], r["step"]) for r in table] == [("img0", IG, "1"), ("img0", IG, "2")]
     assert table[-1]["layers_randomised"] == table[-1]["layers_total"]
 
-    assert staff_client.get(f"/research/{study.slug}/charts/aic.svg").status_code == 404  # none scored
+    aic_scored = any(r["aic_auc"] != "" for r in found["rows"])
+    assert staff_client.get(f"/research/{study.slug}/charts/aic.svg").status_code == (
+        200 if aic_scored else 404
+    )
     for kind in ("sic", "randomisation"):
         svg = staff_client.get(f"/research/{study.slug}/charts/{kind}.svg")
         assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
