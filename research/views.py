@@ -276,8 +276,6 @@ def _faithfulness_section(study: Study) -> dict:
     section = {
         "settings": settings,
         "missing": faithfulness.diagnostics_missing(diagnostics, randomisation_images=randomised),
-        "expected_rows": diagnostics["models"] * len(diagnostics["subjects"]),
-        "rows": len(diagnostics["rows"]),
     }
     if not diagnostics["rows"]:
         return section
