@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from collections import defaultdict
 from typing import TextIO
 
 from analysis.faithfulness.summary import median_curve, pic_summary, score_summary
 from explain import diagnostic_settings as ds
 from explain.diagnostic_services import human_map_key
-from explain.models import ComputeJob, DiagnosticResult
+from explain.models import ComputeJob, DiagnosticResult, Prediction
 from explain.saliency.registry import params_hash
-from explain.services import compute_job_create
+from explain.services import compute_job_create, image_explained_classes
 from research.inputs import human_mean
 from study.models import Study
 from study.services import study_compute_images
@@ -113,6 +114,18 @@ def study_diagnostics_compute(*, study: Study) -> ComputeJob:
 # --- reading ---------------------------------------------------------------------------------
 
 
+def _explained_targets(study: Study, images) -> dict[tuple[int, int], int]:
+    """(image id, model id) -> the class the diagnostics judge now: the first class the study's
+    target policy explains, from the stored prediction (none stored: no result is current)."""
+    predictions = Prediction.objects.filter(
+        image__in=images, model__in=study.model_specs.all()
+    ).select_related("image")
+    return {
+        (p.image_id, p.model_id): image_explained_classes(p.image, p, study.target_policy)[0]
+        for p in predictions
+    }
+
+
 def _current_results(study: Study) -> tuple[list[DiagnosticResult], dict]:
     """The stored results that match the study now, and what was looked for."""
     settings = study.diagnostic_settings()
@@ -135,10 +148,12 @@ def _current_results(study: Study) -> tuple[list[DiagnosticResult], dict]:
         .select_related("image", "model")
         .order_by("image__name", "model__name", "subject", "check_name")
     )
+    targets = _explained_targets(study, images)
     results = [
         result
         for result in candidates
         if hashes[result.check_name] == result.settings_hash
+        and targets.get((result.image_id, result.model_id)) == result.target_class
         and (
             human_keys.get(result.image_id) == result.map_key
             if result.subject == ds.HUMAN_MEAN
@@ -216,10 +231,6 @@ def study_diagnostics(*, study: Study) -> dict:
     return {"rows": rows, "randomisation": randomisation, **expected}
 
 
-def _finite(values) -> list[float]:
-    return [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
-
-
 def diagnostics_summary(diagnostics: dict) -> list[dict]:
     """One entry per model x subject (methods in the study's order, the human mean last): PIC
     median curves with AUC intervals, skipped counts by reason, mean insertion / deletion AUC
@@ -268,10 +279,13 @@ def diagnostics_summary(diagnostics: dict) -> list[dict]:
         entry["violation_share"] = score_summary(
             [r["violation_share"] for r in rows if r["violation_share"] != ""]
         )
-        largest = _finite(r["largest_epsilon"] for r in rows if r["largest_epsilon"] != "")
-        entry["largest_epsilon_median"] = (
-            float(sorted(largest)[len(largest) // 2]) if largest else float("nan")
-        )
+        # inf: no patch bounds ε; a map that satisfies the axiom at no ε (NaN) ranks below all.
+        largest = [
+            -math.inf if math.isnan(r["largest_epsilon"]) else r["largest_epsilon"]
+            for r in rows
+            if r["largest_epsilon"] != ""
+        ]
+        entry["largest_epsilon_median"] = statistics.median_low(largest) if largest else float("nan")
         entry["epsilon"] = next((r["epsilon"] for r in rows if r["epsilon"] != ""), "")
         cascade = steps.get((model, subject), {})
         entry["randomisation"] = [

@@ -172,6 +172,10 @@ def _subject_label(subject: str) -> str:
 def _num(value, digits: int = 3) -> str:
     """A table cell's number (``digits`` decimals, two significant digits below 0.01), or – where
     there is none (no image, or one image's interval)."""
+    if value == math.inf:  # the largest ε: no patch bounds it
+        return "∞"
+    if value == -math.inf:  # the largest ε: the map satisfies the axiom at no ε
+        return "none"
     if value is None or value == "" or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if abs(value) >= 100:  # the largest ε a map satisfies can be in the thousands

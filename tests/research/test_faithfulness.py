@@ -14,7 +14,7 @@ import pytest
 from analysis.pic import DEFAULT_THRESHOLDS
 from explain import diagnostic_settings as ds
 from explain.diagnostic_services import human_map_key
-from explain.models import ComputeUnit, DiagnosticResult, SaliencyMap
+from explain.models import ComputeUnit, DiagnosticResult, Prediction, SaliencyMap
 from explain.services import image_unit_compute
 from research import faithfulness
 from research.inputs import human_mean
@@ -159,3 +159,20 @@ def test_settings_name_bad_values():
     with pytest.raises(ValueError, match="randomisation.evaluated_steps must be at least 2"):
         ds.diagnostic_settings({"randomisation": {"evaluated_steps": 1}})
     assert ds.diagnostic_settings()["pic"]["thresholds"] == list(DEFAULT_THRESHOLDS)
+
+
+def test_results_of_another_target_class_are_not_shown(diagnosed):
+    study, _ = diagnosed
+    assert {r["target_class"] for r in faithfulness.study_diagnostics(study=study)["rows"]} == {285}
+    # Now the maps explain the predicted class: only images predicted as 285 keep their results
+    # (the fixture's hand-made prediction of img0 says 285; Lite0 calls no gradient an Egyptian cat).
+    predicted = {
+        p.image.name: p.top5[0]["index"] for p in Prediction.objects.filter(image__image_set=study.image_set)
+    }
+    study.target_policy = "predicted"
+    study.save()
+    kept = {r["image"] for r in faithfulness.study_diagnostics(study=study)["rows"]}
+    assert kept == {
+        name for name, index in predicted.items() if index == 285 and name in ("img0", "img1", "img2")
+    }
+    assert kept != {"img0", "img1", "img2"}
