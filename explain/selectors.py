@@ -118,6 +118,17 @@ def map_runtime_medians(
     return {key: statistics.median(values) for key, values in runtimes.items()}
 
 
+def diagnostic_runtime_medians(*, model_ids: list[int]) -> dict[tuple[int, str, str], float]:
+    """(model id, check, subject) -> the median runtime in seconds of the stored diagnostics of
+    that model, check and map (any parameters): what one more is expected to take."""
+    runtimes = defaultdict(list)
+    for model_id, check, subject, runtime in DiagnosticResult.objects.filter(
+        model_id__in=model_ids
+    ).values_list("model_id", "check_name", "subject", "runtime_s"):
+        runtimes[model_id, check, subject].append(runtime)
+    return {key: statistics.median(values) for key, values in runtimes.items()}
+
+
 def format_duration(seconds: float | None) -> str:
     """'1 h 05 min', '3 min 20 s', '45 s'; '' for None."""
     if seconds is None:

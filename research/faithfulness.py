@@ -26,6 +26,7 @@ from explain import diagnostic_settings as ds
 from explain.diagnostic_services import human_map_key
 from explain.models import ComputeJob, DiagnosticResult, Prediction
 from explain.saliency.registry import params_hash
+from explain.selectors import diagnostic_runtime_medians, format_duration
 from explain.services import compute_job_create, image_explained_classes
 from research.inputs import human_mean
 from study.models import Study
@@ -388,3 +389,38 @@ def settings_in_words(settings: dict) -> list[dict]:
     return [
         {"check": check, "enabled": settings[check]["enabled"], "text": words[check]} for check in ds.CHECKS
     ]
+
+
+def diagnostics_time_estimate(*, study: Study, diagnostics: dict, randomisation_images: int) -> dict:
+    """The time the missing results should take: per model, check and map, the results not
+    stored times the median runtime of that model's earlier results of that check and map
+    (``explain.selectors.diagnostic_runtime_medians``). ``seconds`` is None, and ``unknown``
+    names the pairs, where a model has no earlier result of a check for a map. Maps computed
+    first are not in it (the map estimate covers them)."""
+    settings = diagnostics["settings"]
+    specs = list(study.model_specs.order_by("name"))
+    medians = diagnostic_runtime_medians(model_ids=[spec.pk for spec in specs])
+    found = defaultdict(int)
+    for row in diagnostics["rows"]:
+        for check in row["_checks"]:
+            found[row["model"], check, row["subject"]] += 1
+    seconds, unknown = 0.0, []
+    for spec in specs:
+        for subject in diagnostics["subjects"]:
+            human = subject == ds.HUMAN_MEAN
+            for check in ds.enabled_checks(settings):
+                if check == ds.RANDOMISATION:
+                    if human:
+                        continue
+                    expected = randomisation_images
+                else:
+                    expected = diagnostics["human_images"] if human else diagnostics["images"]
+                missing = max(0, expected - found[spec.name, check, subject])
+                if not missing:
+                    continue
+                median = medians.get((spec.pk, check, subject))
+                if median is None:
+                    unknown.append(f"{spec.name} · {check} of {subject}")
+                else:
+                    seconds += missing * median
+    return {"seconds": None if unknown else seconds, "unknown": unknown, "text": format_duration(seconds)}

@@ -501,6 +501,9 @@ def study_diagnostics_compute(request: HttpRequest, slug: str) -> HttpResponse:
             Image.objects.filter(pk__in=randomised).order_by("name").values_list("name", flat=True)
         ),
         missing=faithfulness.diagnostics_missing(diagnostics, randomisation_images=len(randomised)),
+        estimate=faithfulness.diagnostics_time_estimate(
+            study=study, diagnostics=diagnostics, randomisation_images=len(randomised)
+        ),
     )
     return render(request, "research/diagnostics_compute.html", context)
 

@@ -14,7 +14,7 @@ import pytest
 from analysis.pic import DEFAULT_THRESHOLDS
 from explain import diagnostic_settings as ds
 from explain.diagnostic_services import human_map_key
-from explain.models import ComputeUnit, DiagnosticResult, Prediction, SaliencyMap
+from explain.models import ComputeUnit, DiagnosticResult, ModelSpec, Prediction, SaliencyMap
 from explain.services import image_unit_compute
 from research import faithfulness
 from research.inputs import human_mean
@@ -176,3 +176,33 @@ def test_results_of_another_target_class_are_not_shown(diagnosed):
         name for name, index in predicted.items() if index == 285 and name in ("img0", "img1", "img2")
     }
     assert kept != {"img0", "img1", "img2"}
+
+
+def test_the_time_estimate_is_the_missing_results_times_earlier_medians(diagnosed):
+    study, _ = diagnosed
+    assert faithfulness.diagnostics_time_estimate(
+        study=study, diagnostics=faithfulness.study_diagnostics(study=study), randomisation_images=1
+    ) == {"seconds": 0.0, "unknown": [], "text": "0 s"}
+    # A new ε: every Perturbation-ε result is missing, each expected to take its map's median.
+    study.diagnostics = {**FAST, "perturbation_epsilon": {"patch_size": 56, "epsilon": 0.5}}
+    study.save()
+    expected = 0.0
+    for subject in ("integrated_gradients", ds.HUMAN_MEAN):
+        runtimes = sorted(
+            DiagnosticResult.objects.filter(check_name=ds.PERTURBATION_EPSILON, subject=subject).values_list(
+                "runtime_s", flat=True
+            )
+        )
+        assert len(runtimes) == 3
+        expected += 3 * runtimes[1]
+    estimate = faithfulness.diagnostics_time_estimate(
+        study=study, diagnostics=faithfulness.study_diagnostics(study=study), randomisation_images=1
+    )
+    assert estimate["unknown"] == [] and estimate["seconds"] == pytest.approx(expected)
+    # A model with no earlier result: unknown, named.
+    other = ModelSpec.objects.create(name="other", source=ModelSpec.Source.EFFICIENTNET_LITE1)
+    study.model_specs.add(other)
+    estimate = faithfulness.diagnostics_time_estimate(
+        study=study, diagnostics=faithfulness.study_diagnostics(study=study), randomisation_images=1
+    )
+    assert estimate["seconds"] is None and "other · pic of integrated_gradients" in estimate["unknown"]

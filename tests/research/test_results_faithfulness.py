@@ -156,6 +156,7 @@ def test_results_of_other_settings_count_as_missing(staff_client, diagnosed):  #
     assert "at ε = 0.5" in page
     plan = staff_client.get(f"/research/{study.slug}/diagnostics/compute").content.decode()
     assert "19 of 25 results are stored already" in plan
+    assert "Estimated time: about" in plan  # every missing result has earlier ones to time it by
 
 
 def test_empty_state_links_to_the_compute_action(staff_client, painted_study):
@@ -179,6 +180,7 @@ def test_the_compute_action_shows_the_plan_and_queues_a_diagnostics_job(
     assert "The randomisation test runs on\n  img0, img1" in plan
     assert "<s>Localisation" in plan and "(switched off)" in plan
     assert "stored already with these settings and are reused" in plan
+    assert "Time unknown: no earlier result to measure from for efficientnet-lite0 · pic of" in plan
     with django_capture_on_commit_callbacks() as callbacks:
         response = staff_client.post("/research/test-study/diagnostics/compute")
     assert response.status_code == 302 and response["Location"] == "/research/test-study/#faithfulness"
