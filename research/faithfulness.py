@@ -27,10 +27,10 @@ from explain.diagnostic_services import human_map_key
 from explain.models import ComputeJob, DiagnosticResult, Prediction
 from explain.saliency.registry import params_hash
 from explain.selectors import diagnostic_runtime_medians, format_duration
-from explain.services import compute_job_create, image_explained_classes
+from explain.services import image_explained_classes
 from research.inputs import human_mean
 from study.models import Study
-from study.services import study_compute_images
+from study.services import study_compute_images, study_maps_compute
 
 RANDOMISATION_PASS_BELOW = 0.5  # Spearman with the original map once every layer is re-initialised
 
@@ -93,19 +93,10 @@ def human_means(study: Study) -> dict[int, object]:
 def study_diagnostics_compute(*, study: Study) -> ComputeJob:
     """Record and queue a job: the study's maps and their faithfulness diagnostics."""
     settings = study.diagnostic_settings()
-    image_ids = list(study_diagnostics_images(study).values_list("pk", flat=True))
-    if not image_ids:
-        raise ValueError(f"study {study.slug} has no images to diagnose")
     if not ds.enabled_checks(settings):
         raise ValueError(f"study {study.slug} has every diagnostic switched off (its diagnostics setting)")
-    return compute_job_create(
-        image_ids=image_ids,
-        model_ids=list(study.model_specs.order_by("pk").values_list("pk", flat=True)),
-        methods=study.methods,
-        method_overrides=study.method_params,
-        target_policy=study.target_policy,
-        study_id=study.pk,
-        label=f"study {study.slug}",
+    return study_maps_compute(
+        study=study,
         diagnostics=settings,
         randomisation_image_ids=randomisation_image_ids(study, settings),
         human_means=human_means(study) if settings[ds.HUMAN_MEAN] else None,
@@ -124,6 +115,7 @@ def _explained_targets(study: Study, images) -> dict[tuple[int, int], int]:
     return {
         (p.image_id, p.model_id): image_explained_classes(p.image, p, study.target_policy)[0]
         for p in predictions
+        if p.top5  # a prediction stored without classes explains nothing
     }
 
 

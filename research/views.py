@@ -443,24 +443,36 @@ def study_compute(request: HttpRequest, slug: str) -> HttpResponse:
     from study.compute_estimate import study_compute_estimate
 
     study = get_object_or_404(Study, slug=slug)
-    running = ComputeJob.objects.filter(study=study, finished_at__isnull=True).first()
+    running = _running_job(study)
     if request.method == "POST":
-        if running is not None:
-            messages.error(request, f"Job {running.pk} is still running: wait for it, or cancel it first.")
-            return redirect("research_results", slug=slug)
-        try:
-            job = services.study_maps_compute(study=study)
-        except ValueError as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(request, f"Queued {job.total} image x model units.")
-        return redirect("research_results", slug=slug)
+        return _queue_unless_running(
+            request,
+            running,
+            lambda: services.study_maps_compute(study=study),
+            "",
+            reverse("research_results", args=[slug]),
+        )
     context = {"study": study, "estimate": study_compute_estimate(study=study), "running": running}
     return render(request, "research/compute_confirm.html", context)
 
 
 def _running_job(study: Study) -> ComputeJob | None:
     return ComputeJob.objects.filter(study=study, finished_at__isnull=True).first()
+
+
+def _queue_unless_running(request: HttpRequest, running, queue, what: str, then: str) -> HttpResponse:
+    """A compute page's POST: refuse while a job of the study runs, else queue (a ValueError
+    becomes the message); back to the results."""
+    if running is not None:
+        messages.error(request, f"Job {running.pk} is still running: wait for it, or cancel it first.")
+        return redirect(then)
+    try:
+        job = queue()
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Queued {job.total} image x model units{what}.")
+    return redirect(then)
 
 
 @staff_member_required
@@ -471,18 +483,13 @@ def study_diagnostics_compute(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     running = _running_job(study)
     if request.method == "POST":
-        if running is not None:
-            messages.error(request, f"Job {running.pk} is still running: wait for it, or cancel it first.")
-            return redirect("research_results", slug=slug)
-        try:
-            job = faithfulness.study_diagnostics_compute(study=study)
-        except ValueError as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(
-                request, f"Queued {job.total} image x model units: maps where missing, then the diagnostics."
-            )
-        return redirect(f"{reverse('research_results', args=[slug])}#faithfulness")
+        return _queue_unless_running(
+            request,
+            running,
+            lambda: faithfulness.study_diagnostics_compute(study=study),
+            ": maps where missing, then the diagnostics",
+            f"{reverse('research_results', args=[slug])}#faithfulness",
+        )
     context = {"study": study, "running": running}
     try:
         settings = study.diagnostic_settings()

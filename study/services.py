@@ -189,8 +189,10 @@ def study_compute_images(study: Study):
     return study.image_set.images.filter(is_practice=False, is_attention_check=False)
 
 
-def study_maps_compute(*, study: Study) -> ComputeJob:
-    """Record and queue a compute job for every image x model x method the study asks for."""
+def study_maps_compute(*, study: Study, **diagnostics) -> ComputeJob:
+    """Record and queue a compute job for every image x model x method the study asks for.
+    ``diagnostics``: compute_job_create's diagnostics arguments, for a job that runs the
+    faithfulness checks after the maps (research.faithfulness)."""
     image_ids = list(study_compute_images(study).order_by("pk").values_list("pk", flat=True))
     if not image_ids and study.methods and study.model_specs.exists():
         raise ValueError(
@@ -205,4 +207,5 @@ def study_maps_compute(*, study: Study) -> ComputeJob:
         target_policy=study.target_policy,
         study_id=study.pk,
         label=f"study {study.slug}",
+        **diagnostics,
     )

@@ -13,7 +13,7 @@ from explain.models import ComputeJob, ComputeUnit
 from explain.selectors import compute_job_progress
 from explain.services import image_unit_compute
 from research import faithfulness
-from study.management.commands.compute_maps import progress_line
+from study.management.commands.compute_maps import progress_line, wait_for_job
 from study.models import Study
 
 TABLE = (  # (title, value of a summary entry, digits)
@@ -63,7 +63,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--in-process", action="store_true", help="compute here instead of waiting for a worker"
         )
-        parser.add_argument("--timeout", type=float, default=7200, help="seconds to wait for the worker")
+        parser.add_argument(
+            "--timeout", type=float, default=7200, help="seconds to wait for the worker (else: --in-process)"
+        )
         parser.add_argument("--csv", help="write one row per image x model x subject to this file")
         parser.add_argument("--randomisation-csv", help="write the randomisation steps to this file")
 
@@ -82,7 +84,7 @@ class Command(BaseCommand):
         if options["in_process"]:
             self._run_here(job)
         else:
-            self._wait(job, options["timeout"])
+            wait_for_job(job, timeout=options["timeout"], stdout=self.stdout, stderr=self.stderr)
         found = faithfulness.study_diagnostics(study=study)
         self._print_table(faithfulness.diagnostics_summary(found))
         self.stdout.write(f"{found['images']} images, {time.perf_counter() - started:.0f} s")
@@ -110,22 +112,6 @@ class Command(BaseCommand):
             self.stdout.write(progress_line(compute_job_progress(job)))
             if status == ComputeUnit.Status.FAILED:
                 self.stderr.write(f"  error: {ComputeUnit.objects.get(pk=unit_id).error}")
-
-    def _wait(self, job: ComputeJob, timeout: float) -> None:
-        deadline, last = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
-            job.refresh_from_db()
-            progress = compute_job_progress(job)
-            state = (progress["done"], progress["failed"], job.status)
-            if state != last:
-                self.stdout.write(progress_line(progress))
-                last = state
-            if job.finished_at:
-                for failure in progress["failures"]:
-                    self.stderr.write(f"  error: {failure['image']}, {failure['model']}: {failure['error']}")
-                return
-            time.sleep(1)
-        raise CommandError("timed out waiting for the worker; is one running? (or use --in-process)")
 
     def _print_table(self, summary: list[dict]) -> None:
         table = [[title for title, _, _ in TABLE]]

@@ -26,6 +26,26 @@ def progress_line(progress: dict) -> str:
     return f"  {', '.join(parts)} ({progress['job'].status})"
 
 
+def wait_for_job(job: ComputeJob, *, timeout: float, stdout, stderr) -> None:
+    """Print the job's progress line whenever it changes until the job finishes (then its
+    failures on ``stderr``); CommandError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        progress = compute_job_progress(job)
+        state = (progress["done"], progress["failed"], progress["cancelled"], job.status)
+        if state != last:
+            stdout.write(progress_line(progress))
+            last = state
+        if job.finished_at:
+            for failure in progress["failures"]:
+                stderr.write(f"  error: {failure['image']}, {failure['model']}: {failure['error']}")
+            return
+        time.sleep(1)
+    raise CommandError("timed out waiting for the worker; is one running?")
+
+
 class Command(BaseCommand):
     # No system checks: they import every view and the API's schema code (about 2 s of start-up);
     # manage.py check, migrate and the servers run them.
@@ -54,22 +74,8 @@ class Command(BaseCommand):
         )
         if not wait:
             return
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            job.refresh_from_db()
-            progress = compute_job_progress(job)
-            state = (progress["done"], progress["failed"], progress["cancelled"], job.status)
-            if state != last:
-                self.stdout.write(progress_line(progress))
-                last = state
-            if job.finished_at:
-                for failure in progress["failures"]:
-                    self.stderr.write(f"  error: {failure['image']}, {failure['model']}: {failure['error']}")
-                if job.status == ComputeJob.Status.FAILED:
-                    raise CommandError(f"{job.failed_count} of {job.total} units failed")
-                if job.status == ComputeJob.Status.CANCELLED:
-                    raise CommandError(f"job {job.pk} was cancelled")
-                return
-            time.sleep(1)
-        raise CommandError("timed out waiting for the worker; is one running?")
+        wait_for_job(job, timeout=timeout, stdout=self.stdout, stderr=self.stderr)
+        if job.status == ComputeJob.Status.FAILED:
+            raise CommandError(f"{job.failed_count} of {job.total} units failed")
+        if job.status == ComputeJob.Status.CANCELLED:
+            raise CommandError(f"job {job.pk} was cancelled")
