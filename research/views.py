@@ -285,6 +285,7 @@ def _faithfulness_section(study: Study) -> dict:
         return section
     summary = faithfulness.diagnostics_summary(diagnostics)
     section["entries"] = [_faithfulness_entry(entry) for entry in summary]
+    section["wide_charts"] = len({entry["model"] for entry in summary}) > 1  # a panel per model
     for kind in ("sic", "aic"):
         chart = _pic_chart(study, summary, kind)
         section[kind] = mark_safe(figures.inline(figures.render(chart, "svg"))) if chart else ""
