@@ -23,8 +23,8 @@ from catalogue.models import Image
 from explain import diagnostic_settings as ds
 from explain.models import DiagnosticResult, ModelSpec, SaliencyMap
 from explain.services import (
-    _json_safe,
     image_explained_classes,
+    json_safe,
     model_spec_load,
     prediction_get_or_create,
     saliency_map_get_or_create,
@@ -203,7 +203,7 @@ def _store(key: dict, parameters: dict, compute: Callable[[], dict], weights_sha
     if existing is not None:
         return existing
     started = time.perf_counter()
-    result = _json_safe(compute())
+    result = json_safe(compute())
     runtime = time.perf_counter() - started
     try:
         with transaction.atomic():

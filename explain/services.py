@@ -266,7 +266,7 @@ def saliency_map_get_or_create(
     runtime = time.perf_counter() - started
     details = dict(result.details[0])
     ranks = details.pop("ranks", None)
-    details = _json_safe(details)
+    details = json_safe(details)
     if method not in LAYER_METHODS:
         details["batch_norms_folded"] = loaded.batch_norms_folded
     try:
@@ -289,13 +289,13 @@ def saliency_map_get_or_create(
         return existing
 
 
-def _json_safe(value):
+def json_safe(value):
     """JSON has no NaN or infinity (PostgreSQL refuses them): such numbers become None, e.g.
     IG's relative completeness gap when the image and the baseline score the same (0/0)."""
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if isinstance(value, float | np.floating) and not np.isfinite(value):
         return None
     if isinstance(value, np.generic):

@@ -22,6 +22,7 @@ from config.version import code_version
 from explain import diagnostic_settings as ds
 from explain.models import SaliencyMap
 from explain.normalisation import default_normalisation
+from explain.services import json_safe
 from research.faithfulness import (
     DIAGNOSTIC_COLUMNS,
     RANDOMISATION_COLUMNS,
@@ -265,20 +266,6 @@ DIAGNOSTICS_CSV, RANDOMISATION_CSV, DIAGNOSTICS_SUMMARY = (
 # Columns of DIAGNOSTIC_COLUMNS that hold text; every other one is a number (or empty).
 DIAGNOSTIC_TEXT_COLUMNS = ("image", "model", "subject", "sic_skipped", "aic_skipped")
 SUMMARY_CURVES = ("sic", "aic", "insertion", "deletion")  # the summary entries with curve_x, curve_y
-
-
-def json_safe(value):
-    """``value`` with NaN and infinities as null, recursively: JSON has no NaN (Python's json
-    would write the invalid token NaN)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def diagnostic_json_row(row: dict) -> dict:

@@ -427,12 +427,18 @@ def _variant_sections(study: Study, rows: list[dict]) -> dict:
     return sections
 
 
+def _csv_download(study: Study, name: str) -> HttpResponse:
+    """An empty text/csv response saved as SLUG-NAME.csv."""
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-{name}.csv"'
+    return response
+
+
 @staff_member_required
 def watermark_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """One row per map of a watermarked image: its mass share on the watermark and control box."""
     study = get_object_or_404(Study, slug=slug)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-watermark.csv"'
+    response = _csv_download(study, "watermark")
     exports.write_watermark_csv(study=study, out=response)
     return response
 
@@ -520,8 +526,7 @@ def study_diagnostics_compute(request: HttpRequest, slug: str) -> HttpResponse:
 def faithfulness_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """One row per image x model x subject (a method or the human mean): every check's score."""
     study = get_object_or_404(Study, slug=slug)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-faithfulness.csv"'
+    response = _csv_download(study, "faithfulness")
     faithfulness.write_diagnostics_csv(out=response, diagnostics=faithfulness.study_diagnostics(study=study))
     return response
 
@@ -530,8 +535,7 @@ def faithfulness_csv(request: HttpRequest, slug: str) -> HttpResponse:
 def randomisation_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """One row per image x model x method x evaluated step of the cascading randomisation."""
     study = get_object_or_404(Study, slug=slug)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-randomisation.csv"'
+    response = _csv_download(study, "randomisation")
     faithfulness.write_randomisation_csv(
         out=response, diagnostics=faithfulness.study_diagnostics(study=study)
     )
