@@ -28,6 +28,7 @@ from research.faithfulness import (
     RANDOMISATION_COLUMNS,
     RANDOMISATION_PASS_BELOW,
     diagnostics_summary,
+    expected_rows,
     study_diagnostics,
     write_diagnostics_csv,
     write_randomisation_csv,
@@ -301,13 +302,12 @@ def diagnostics_summary_json(diagnostics: dict, *, curves: bool = True) -> list[
 def diagnostics_expected(diagnostics: dict) -> dict:
     """What a complete run of the study's diagnostics stores: one row per image x model x
     method, and one per image with a human mean x model."""
-    methods = [subject for subject in diagnostics["subjects"] if subject != ds.HUMAN_MEAN]
     return {
         "images": diagnostics["images"],
         "models": diagnostics["models"],
         "subjects": diagnostics["subjects"],
         "human_images": diagnostics["human_images"],
-        "rows": diagnostics["models"] * (diagnostics["images"] * len(methods) + diagnostics["human_images"]),
+        "rows": expected_rows(diagnostics),
     }
 
 

@@ -28,7 +28,7 @@ from explain.models import ComputeJob, DiagnosticResult, Prediction
 from explain.saliency.registry import params_hash
 from explain.selectors import diagnostic_runtime_medians, format_duration
 from explain.services import image_explained_classes
-from research.inputs import human_mean
+from research.inputs import analysed_annotations, human_mean
 from study.models import Study
 from study.services import study_compute_images, study_maps_compute
 
@@ -127,10 +127,18 @@ def _current_results(study: Study) -> tuple[list[DiagnosticResult], dict]:
         for check in ds.enabled_checks(settings)
     }
     map_keys = {method: params_hash(params) for method, params in study.full_method_params().items()}
-    means = human_means(study) if settings[ds.HUMAN_MEAN] else {}
-    human_keys = {image_id: human_map_key(mean) for image_id, mean in means.items()}
     images = study_diagnostics_images(study)
-    candidates = (
+    human_images = (
+        set(
+            analysed_annotations(study=study)
+            .filter(trial__image__in=images)
+            .values_list("trial__image_id", flat=True)
+            .distinct()
+        )
+        if settings[ds.HUMAN_MEAN]
+        else set()
+    )
+    candidates = list(
         DiagnosticResult.objects.filter(
             image__in=images,
             model__in=study.model_specs.all(),
@@ -141,6 +149,10 @@ def _current_results(study: Study) -> tuple[list[DiagnosticResult], dict]:
         .select_related("image", "model")
         .order_by("image__name", "model__name", "subject", "check_name")
     )
+    # The means (every painted map decoded) only when there are human results to match them to.
+    human_keys = {}
+    if human_images and any(result.subject == ds.HUMAN_MEAN for result in candidates):
+        human_keys = {image_id: human_map_key(mean) for image_id, mean in human_means(study).items()}
     targets = _explained_targets(study, images)
     results = [
         result
@@ -156,10 +168,17 @@ def _current_results(study: Study) -> tuple[list[DiagnosticResult], dict]:
     expected = {
         "images": images.count(),
         "models": study.model_specs.count(),
-        "subjects": [*map_keys, *([ds.HUMAN_MEAN] if human_keys else [])],
-        "human_images": len(human_keys),
+        "subjects": [*map_keys, *([ds.HUMAN_MEAN] if human_images else [])],
+        "human_images": len(human_images),
     }
     return results, {"settings": settings, **expected}
+
+
+def expected_rows(diagnostics: dict) -> int:
+    """The rows a complete run stores: image x model x method, and image x model for each image
+    with a human mean."""
+    methods = [subject for subject in diagnostics["subjects"] if subject != ds.HUMAN_MEAN]
+    return diagnostics["models"] * (diagnostics["images"] * len(methods) + diagnostics["human_images"])
 
 
 def _number(value) -> float:
@@ -186,8 +205,8 @@ def _row(image, model, subject: str, target: int, results: dict[str, dict]) -> d
         row["epsilon"] = axiom["epsilon"]
         if not axiom["skipped"]:
             row["violation_share"] = axiom["violation_share"]
-            largest = axiom["largest_epsilon"]
-            row["largest_epsilon"] = math.inf if axiom["largest_epsilon_unbounded"] else _number(largest)
+            unbounded = axiom["largest_epsilon_unbounded"]
+            row["largest_epsilon"] = math.inf if unbounded else _number(axiom["largest_epsilon"])
             row["patches"] = axiom["features"]
     return row
 
@@ -343,11 +362,7 @@ def diagnostics_missing(diagnostics: dict, *, randomisation_images: int) -> dict
     settings = diagnostics["settings"]
     checks = [check for check in ROW_CHECKS if settings[check]["enabled"]]
     methods = [s for s in diagnostics["subjects"] if s != ds.HUMAN_MEAN]
-    rows = diagnostics["models"] * (
-        diagnostics["images"] * len(methods)
-        + diagnostics["human_images"] * (ds.HUMAN_MEAN in diagnostics["subjects"])
-    )
-    expected = rows * len(checks)
+    expected = expected_rows(diagnostics) * len(checks)
     found = sum(check in row["_checks"] for row in diagnostics["rows"] for check in checks)
     if settings[ds.RANDOMISATION]["enabled"]:
         expected += diagnostics["models"] * len(methods) * randomisation_images
